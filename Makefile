@@ -1,0 +1,53 @@
+# Emhana — the two commands: `make run` and `make test`. Everything else builds on `make setup`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test e2e bench serve lint worker clean-db messages
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create the virtual environment and install (idempotent)
+
+db: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_catalogue
+	$(PY) manage.py load_demo
+
+run: db  ## migrate, load catalogue and demo clinics, serve on http://127.0.0.1:8000 (SQLite, eager Celery)
+	@echo "Emhana on http://$(HOST):$(PORT)/  (demo staff: see README)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: setup  ## the whole suite on the embedded default (SQLite, eager Celery, localstripe)
+	$(PY) -m pytest -m "not e2e and not worker" -q
+
+e2e: setup  ## browser tests in Debian's chromium (installs it with apt-get when missing)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk)
+	$(PY) -m pytest tests/e2e -m e2e -q
+
+bench: setup  ## benchmarks through gunicorn; writes bench-results/*.json and prints a table
+	$(PY) -m tests.bench.run
+
+serve: setup  ## production shape: gunicorn + whitenoise, settings from the environment
+	@test -n "$$SECRET_KEY" || (echo "Set SECRET_KEY (and DATABASE_URL, ALLOWED_HOSTS, ...) first: production refuses to start without them." && exit 1)
+	DJANGO_ENV=production $(PY) manage.py collectstatic --noinput -v0
+	DJANGO_ENV=production $(PY) manage.py migrate --noinput
+	DJANGO_ENV=production $(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
+
+worker: setup  ## a Celery worker and beat (needs CELERY_BROKER_URL)
+	$(VENV)/bin/celery -A portal worker -B -l info
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+messages: setup  ## refresh and compile the locale files
+	$(PY) manage.py makemessages --all --ignore='.venv/*' --no-obsolete
+	$(PY) manage.py compilemessages --ignore='.venv/*'

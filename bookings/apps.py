@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class BookingsConfig(AppConfig):
+    name = "bookings"
+    verbose_name = "Bookings"
+
+    def ready(self):
+        from . import signals  # noqa: F401

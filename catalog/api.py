@@ -1,0 +1,129 @@
+"""Read-only catalogue API: services with their offerings, in the asked language."""
+
+from django.conf import settings
+from django.http import Http404
+from django.utils import translation
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+
+from .forms import CatalogueFilterForm
+from .models import Offering, ServicePage, SpecialtyPage
+from .views import filtered_services
+
+router = Router(tags=["catalogue"])
+LANGS = {code for code, _ in settings.LANGUAGES}
+
+
+class OfferingOut(Schema):
+    id: int
+    clinic: str
+    clinic_slug: str
+    city: str
+    currency: str
+    price: int
+    deposit: int
+    sessions: int
+    session_minutes: int
+    spacing: str
+    spacing_offsets: list[int]
+    stay_days: int
+    review_required: bool
+    demo: bool
+
+
+class ServiceOut(Schema):
+    slug: str
+    name: str
+    specialty: str | None
+    summary: str
+    url: str
+    price_from: int | None
+    typical_sessions: int
+    typical_stay_days: int
+
+
+class ServiceDetailOut(ServiceOut):
+    description: str
+    who_for: str
+    course: str
+    documents: list[str]
+    included: list[str]
+    figures_are_estimates: bool
+    offerings: list[OfferingOut]
+
+
+class ServiceFilters(Schema):
+    lang: str = "en"
+    q: str | None = None
+    specialty: str | None = None
+    city: str | None = None
+    clinic: str | None = None
+    price_min: int | None = None
+    price_max: int | None = None
+    stay_max: int | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def use_language(lang: str) -> str:
+    if lang not in LANGS:
+        raise HttpError(400, f"Unknown language '{lang}'. Use one of: {', '.join(sorted(LANGS))}.")
+    return lang
+
+
+def offering_out(o: Offering) -> dict:
+    return {
+        "id": o.id, "clinic": o.clinic.title, "clinic_slug": o.clinic.slug, "city": o.clinic.city.name,
+        "currency": o.currency, "price": o.price, "deposit": o.deposit, "sessions": o.sessions,
+        "session_minutes": o.session_minutes, "spacing": o.spacing, "spacing_offsets": o.spacing_offsets or [],
+        "stay_days": o.stay_days, "review_required": o.review_required, "demo": o.is_demo,
+    }
+
+
+def service_out(s, specialties) -> dict:
+    spec = specialties.get(s.path[: -ServicePage.steplen])
+    return {
+        "slug": s.slug, "name": s.title, "specialty": spec.slug if spec else None, "summary": s.summary or "",
+        "url": s.get_url() or "", "price_from": getattr(s, "price_from", None),
+        "typical_sessions": s.typical_sessions, "typical_stay_days": s.typical_stay_days,
+    }
+
+
+@router.get("/services", response=list[ServiceOut], summary="Search and filter the catalogue")
+def list_services(request, filters: Query[ServiceFilters]):
+    lang = use_language(filters.lang)
+    form = CatalogueFilterForm(filters.dict(exclude={"lang", "limit", "offset"}, exclude_none=True))
+    if not form.is_valid():
+        raise HttpError(400, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    limit = max(1, min(filters.limit, 200))
+    offset = max(0, filters.offset)
+    with translation.override(lang):
+        specialties = {s.path: s for s in SpecialtyPage.objects.live()}
+        services = filtered_services(None, form.cleaned_data).order_by("title")[offset: offset + limit]
+        return [service_out(s, specialties) for s in services]
+
+
+@router.get("/services/{slug}", response=ServiceDetailOut, summary="One service with its offerings")
+def get_service(request, slug: str, lang: str = "en"):
+    lang = use_language(lang)
+    with translation.override(lang):
+        service = ServicePage.objects.live().filter(slug=slug).first()
+        if service is None:
+            # translated slugs: accept the slug of any language
+            for code in LANGS:
+                service = ServicePage.objects.live().filter(**{f"slug_{code.replace('-', '_')}": slug}).first()
+                if service:
+                    break
+        if service is None:
+            raise Http404("No such service")
+        specialties = {s.path: s for s in SpecialtyPage.objects.live()}
+        offerings = service.offerings.filter(is_active=True).select_related("clinic__city").order_by("price")
+        data = service_out(service, specialties)
+        data["price_from"] = min((o.price for o in offerings), default=None)
+        data.update({
+            "description": service.description or "", "who_for": service.who_for or "",
+            "course": service.course or "", "documents": service.document_list(),
+            "included": service.included_list(), "figures_are_estimates": service.figures_are_estimates,
+            "offerings": [offering_out(o) for o in offerings],
+        })
+        return data

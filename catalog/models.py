@@ -1,0 +1,392 @@
+"""The catalogue: specialties, services, clinics and the offerings that link them.
+
+Pages (not snippets) because editors write them, preview them, schedule and moderate
+them, and patients reach each at its own translated URL.  An *offering* is the one
+bookable thing: a clinic's price and course for a service.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.functional import cached_property
+from django.utils.html import strip_tags
+from django.utils.translation import gettext_lazy as _
+from modelcluster.fields import ParentalKey
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
+from wagtail.fields import RichTextField
+from wagtail.models import Orderable, Page
+from wagtail.search import index
+from wagtail.snippets.models import register_snippet
+
+SEARCH_FOLD = str.maketrans({"ё": "е", "Ё": "е", "-": " ", "‐": " ", "–": " ", "/": " ", "(": " ", ")": " ", ",": " "})
+
+
+class ImportKeyMixin(models.Model):
+    """The catalogue loader's stable key for a page, so re-running it finds the page an editor renamed."""
+
+    import_key = models.CharField(max_length=100, blank=True, default="", db_index=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+def json_ld(data: dict) -> str:
+    """schema.org JSON-LD, safe inside a <script> element."""
+    import json
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v not in (None, "", [])}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    text = json.dumps(clean(data), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def missing_translation(obj, fields) -> bool:
+    """Whether any of these fields has no text in the active language (so the page shows a fallback)."""
+    from django.utils.translation import get_language
+
+    suffix = (get_language() or "en").replace("-", "_")
+    return any(not getattr(obj, f"{name}_{suffix}", None) for name in fields)
+
+
+def fold(text: str) -> str:
+    """Normalise text for the catalogue's multilingual substring search."""
+    return re.sub(r"\s+", " ", (text or "").translate(SEARCH_FOLD).casefold()).strip()
+
+
+@register_snippet
+class City(models.Model):
+    """A city with clinics. A snippet: editors rename it, patients filter by it."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Almaty",
+        help_text=_("IANA zone (Kazakhstan: UTC+5 everywhere since 1 March 2024)."),
+    )
+
+    panels = [FieldPanel("slug"), FieldPanel("name"), FieldPanel("timezone")]
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = _("city")
+        verbose_name_plural = _("cities")
+
+    def __str__(self):
+        return self.name
+
+
+@register_snippet
+class ExchangeRate(models.Model):
+    """How many tenge one unit of a display currency costs. Staff set it; no network at request time."""
+
+    CURRENCIES = [("USD", "USD"), ("EUR", "EUR"), ("RUB", "RUB"), ("CNY", "CNY"),
+                  ("UZS", "UZS"), ("KGS", "KGS"), ("TJS", "TJS")]
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES, unique=True)
+    kzt_per_unit = models.DecimalField(_("tenge per unit"), max_digits=14, decimal_places=6,
+                                       validators=[MinValueValidator(Decimal("0.000001"))])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    panels = [FieldPanel("currency"), FieldPanel("kzt_per_unit")]
+
+    class Meta:
+        ordering = ["currency"]
+        verbose_name = _("exchange rate")
+
+    def __str__(self):
+        return f"1 {self.currency} = {self.kzt_per_unit} KZT"
+
+    def convert(self, kzt_minor: int) -> Decimal:
+        return (Decimal(kzt_minor) / 100 / self.kzt_per_unit).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+
+
+class SpecialtyIndexPage(ImportKeyMixin, Page):
+    """The catalogue: lists, searches and filters every live service."""
+
+    intro = models.TextField(_("introduction"), blank=True)
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    subpage_types = ["catalog.SpecialtyPage"]
+    parent_page_types = ["cms.HomePage"]
+    max_count_per_parent = 1
+
+    def get_context(self, request, *args, **kwargs):
+        from .views import catalogue_context
+
+        context = super().get_context(request, *args, **kwargs)
+        context.update(catalogue_context(request, self))
+        return context
+
+
+class SpecialtyPage(ImportKeyMixin, Page):
+    """A medical specialty (cardiac surgery, nuclear medicine, ...) grouping its services."""
+
+    summary = models.TextField(_("summary"), blank=True)
+    body = RichTextField(_("body"), blank=True)
+    order = models.PositiveIntegerField(default=100)
+
+    content_panels = Page.content_panels + [FieldPanel("summary"), FieldPanel("body")]
+    promote_panels = Page.promote_panels + [FieldPanel("order")]
+    search_fields = Page.search_fields + [index.SearchField("summary")]
+    parent_page_types = ["catalog.SpecialtyIndexPage"]
+    subpage_types = ["catalog.ServicePage"]
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["services"] = ServicePage.objects.child_of(self).live().specific().order_by("title")
+        return context
+
+
+class ServicePage(ImportKeyMixin, Page):
+    """One kind of high-tech care. Its offerings say which clinics provide it, at what price."""
+
+    summary = models.TextField(_("summary"), blank=True)
+    synonyms = models.TextField(_("synonyms"), blank=True,
+                                help_text=_("Other names patients search for, one per line."))
+    description = RichTextField(_("what it is"), blank=True)
+    who_for = RichTextField(_("who it is for"), blank=True)
+    course = RichTextField(_("how a course runs"), blank=True)
+    documents = models.TextField(_("documents to send"), blank=True, help_text=_("One per line."))
+    included = models.TextField(_("what is included"), blank=True, help_text=_("One per line."))
+    typical_sessions = models.PositiveIntegerField(_("typical sessions"), default=1)
+    session_minutes = models.PositiveIntegerField(_("minutes per session"), default=60)
+    typical_stay_days = models.PositiveIntegerField(_("typical stay (days)"), default=1)
+    equipment = models.TextField(_("equipment"), blank=True, help_text=_("One per line."))
+    figures_are_estimates = models.BooleanField(_("figures are estimates"), default=True)
+    source_note = models.TextField(_("sources and cautions"), blank=True)
+    search_text = models.TextField(editable=False, blank=True, default="")
+
+    content_panels = Page.content_panels + [
+        FieldPanel("summary"),
+        FieldPanel("synonyms"),
+        FieldPanel("description"),
+        FieldPanel("who_for"),
+        FieldPanel("course"),
+        FieldPanel("documents"),
+        FieldPanel("included"),
+        MultiFieldPanel([
+            FieldRowPanel([FieldPanel("typical_sessions"), FieldPanel("session_minutes"),
+                           FieldPanel("typical_stay_days")]),
+            FieldPanel("figures_are_estimates"),
+            FieldPanel("equipment"),
+            FieldPanel("source_note"),
+        ], heading=_("Typical course")),
+        InlinePanel("faqs", heading=_("Questions and answers"), label=_("question")),
+        InlinePanel("offerings", heading=_("Offerings"), label=_("offering")),
+    ]
+    search_fields = Page.search_fields + [
+        index.SearchField("summary"), index.SearchField("synonyms"), index.SearchField("description"),
+    ]
+    parent_page_types = ["catalog.SpecialtyPage"]
+    subpage_types: list[str] = []
+
+    @staticmethod
+    def lines(text: str) -> list[str]:
+        return [line.strip(" -•\t") for line in (text or "").splitlines() if line.strip(" -•\t")]
+
+    def document_list(self):
+        return self.lines(self.documents)
+
+    def included_list(self):
+        return self.lines(self.included)
+
+    def build_search_text(self) -> str:
+        """Every language's names, synonyms and summary, plus the specialty's names, folded."""
+        from django.conf import settings
+
+        parts = []
+        parent = self.get_parent().specific if self.pk or self.path else None
+        for code, _name in settings.LANGUAGES:
+            suffix = code.replace("-", "_")
+            for field in ("title", "synonyms", "summary"):
+                parts.append(getattr(self, f"{field}_{suffix}", "") or "")
+            if parent is not None:
+                parts.append(getattr(parent, f"title_{suffix}", "") or "")
+        parts.append(self.slug.replace("_", " ").replace("-", " "))
+        return " | ".join(fold(p) for p in parts if p)
+
+    def save(self, *args, **kwargs):
+        if self.path:
+            self.search_text = self.build_search_text()
+        return super().save(*args, **kwargs)
+
+    def get_context(self, request, *args, **kwargs):
+        from .currency import display_currency
+
+        context = super().get_context(request, *args, **kwargs)
+        context["offerings"] = list(
+            self.offerings.filter(is_active=True, clinic__live=True)
+            .select_related("clinic", "clinic__city").order_by("price")
+        )
+        context["currency"] = display_currency(request)
+        context["missing_translation"] = missing_translation(self, ("summary", "description", "course"))
+        context["json_ld"] = json_ld({
+            "@context": "https://schema.org", "@type": "MedicalProcedure", "name": self.title,
+            "description": self.summary, "url": self.full_url,
+            "howPerformed": strip_tags(self.course or "")[:500] or None,
+            "offers": [{"@type": "Offer", "price": str(o.price / 100), "priceCurrency": o.currency,
+                        "seller": {"@type": "MedicalClinic", "name": o.clinic.title}}
+                       for o in context["offerings"]],
+        })
+        return context
+
+
+class ServiceFAQ(Orderable):
+    page = ParentalKey(ServicePage, on_delete=models.CASCADE, related_name="faqs")
+    question = models.CharField(_("question"), max_length=300)
+    answer = models.TextField(_("answer"))
+
+    panels = [FieldPanel("question"), FieldPanel("answer")]
+
+
+class ClinicIndexPage(ImportKeyMixin, Page):
+    """Lists the clinics."""
+
+    intro = models.TextField(_("introduction"), blank=True)
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    parent_page_types = ["cms.HomePage"]
+    subpage_types = ["catalog.ClinicPage"]
+    max_count_per_parent = 1
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["clinics"] = ClinicPage.objects.child_of(self).live().select_related("city").order_by("title")
+        return context
+
+
+class ClinicPage(ImportKeyMixin, Page):
+    """A national centre or clinic. Its staff use the clinic desk; editors write this page."""
+
+    short_name = models.CharField(_("short name"), max_length=120, blank=True)
+    city = models.ForeignKey(City, on_delete=models.PROTECT, related_name="clinics", verbose_name=_("city"))
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, blank=True,
+                                help_text=_("Leave empty to use the city's zone."))
+    summary = models.TextField(_("summary"), blank=True)
+    description = RichTextField(_("description"), blank=True)
+    equipment = models.TextField(_("equipment"), blank=True, help_text=_("One per line."))
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    verified = models.BooleanField(_("details verified"), default=False)
+    is_demo = models.BooleanField(_("demo data"), default=True)
+    source_note = models.TextField(_("sources"), blank=True)
+
+    content_panels = Page.content_panels + [
+        FieldPanel("short_name"), FieldPanel("city"), FieldPanel("address"), FieldPanel("timezone"),
+        FieldPanel("summary"), FieldPanel("description"), FieldPanel("equipment"),
+        FieldRowPanel([FieldPanel("phone"), FieldPanel("email")]),
+        FieldRowPanel([FieldPanel("verified"), FieldPanel("is_demo")]),
+        FieldPanel("source_note"),
+    ]
+    search_fields = Page.search_fields + [index.SearchField("summary")]
+    parent_page_types = ["catalog.ClinicIndexPage"]
+    subpage_types: list[str] = []
+
+    @property
+    def zone_name(self) -> str:
+        return self.timezone or (self.city.timezone if self.city_id else "Asia/Almaty")
+
+    @cached_property
+    def tz(self):
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.zone_name)
+
+    def equipment_list(self):
+        return ServicePage.lines(self.equipment)
+
+    def get_context(self, request, *args, **kwargs):
+        from .currency import display_currency
+
+        context = super().get_context(request, *args, **kwargs)
+        context["offerings"] = list(
+            Offering.objects.filter(clinic=self, is_active=True, page__live=True)
+            .select_related("page").order_by("page__title")
+        )
+        context["currency"] = display_currency(request)
+        context["json_ld"] = json_ld({
+            "@context": "https://schema.org", "@type": "MedicalClinic", "name": self.title,
+            "description": self.summary, "url": self.full_url,
+            "address": {"@type": "PostalAddress", "addressLocality": self.city.name,
+                        "streetAddress": self.address or None, "addressCountry": "KZ"},
+        })
+        return context
+
+
+class Offering(Orderable):
+    """A clinic's offer of a service: price, deposit, course shape, and whether a clinician reviews first."""
+
+    SINGLE, CONSECUTIVE, DAYS = "single", "consecutive_working_days", "days"
+    SPACING_CHOICES = [
+        (SINGLE, _("One session")),
+        (CONSECUTIVE, _("One session each working day")),
+        (DAYS, _("Sessions on given days")),
+    ]
+    page = ParentalKey(ServicePage, on_delete=models.CASCADE, related_name="offerings")
+    clinic = models.ForeignKey(ClinicPage, on_delete=models.PROTECT, related_name="offerings",
+                               verbose_name=_("clinic"))
+    currency = models.CharField(_("currency"), max_length=3, default="KZT")
+    price = models.BigIntegerField(_("price (minor units)"), validators=[MinValueValidator(0)],
+                                   help_text=_("In tiyn: 100 = 1 tenge."))
+    deposit = models.BigIntegerField(_("deposit (minor units)"), validators=[MinValueValidator(0)])
+    sessions = models.PositiveIntegerField(_("sessions"), default=1, validators=[MinValueValidator(1)])
+    session_minutes = models.PositiveIntegerField(_("minutes per session"), default=60,
+                                                  validators=[MinValueValidator(5)])
+    spacing = models.CharField(_("spacing"), max_length=32, choices=SPACING_CHOICES, default=SINGLE)
+    spacing_offsets = models.JSONField(_("day offsets"), default=list, blank=True,
+                                       help_text=_("For 'sessions on given days': e.g. [0, 2, 5]."))
+    stay_days = models.PositiveIntegerField(_("typical stay (days)"), default=1)
+    review_required = models.BooleanField(_("clinical review before payment"), default=True)
+    hold_minutes = models.PositiveIntegerField(_("hold time (minutes)"), default=15,
+                                               validators=[MinValueValidator(1)])
+    notice_hours = models.PositiveIntegerField(_("minimum notice (hours)"), default=48)
+    horizon_days = models.PositiveIntegerField(_("booking horizon (days)"), default=180)
+    slot_step_minutes = models.PositiveIntegerField(_("slot step (minutes)"), default=30,
+                                                    validators=[MinValueValidator(5)])
+    is_active = models.BooleanField(_("bookable"), default=True)
+    is_demo = models.BooleanField(_("demo figures"), default=True)
+
+    panels = [
+        FieldPanel("clinic"),
+        FieldRowPanel([FieldPanel("price"), FieldPanel("deposit"), FieldPanel("currency")]),
+        FieldRowPanel([FieldPanel("sessions"), FieldPanel("session_minutes"), FieldPanel("stay_days")]),
+        FieldRowPanel([FieldPanel("spacing"), FieldPanel("spacing_offsets")]),
+        FieldRowPanel([FieldPanel("review_required"), FieldPanel("is_active"), FieldPanel("is_demo")]),
+        FieldRowPanel([FieldPanel("hold_minutes"), FieldPanel("notice_hours"), FieldPanel("horizon_days"),
+                       FieldPanel("slot_step_minutes")]),
+    ]
+
+    class Meta(Orderable.Meta):
+        verbose_name = _("offering")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(deposit__lte=models.F("price")), name="deposit_not_above_price"),
+        ]
+
+    def __str__(self):
+        return f"{self.page.title} @ {self.clinic.title}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        errors = {}
+        if self.price is not None and self.deposit is not None and self.deposit > self.price:
+            errors["deposit"] = _("The deposit cannot be more than the price.")
+        if self.spacing == self.DAYS:
+            offsets = self.spacing_offsets or []
+            if (len(offsets) != self.sessions or not all(isinstance(o, int) and o >= 0 for o in offsets)
+                    or offsets[:1] != [0] or sorted(offsets) != offsets):
+                errors["spacing_offsets"] = _("Give one rising day offset per session, starting with 0.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_course(self) -> bool:
+        return self.sessions > 1

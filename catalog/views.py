@@ -1,0 +1,76 @@
+"""The public catalogue listing: search in every language and filters, in a fixed number of queries."""
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, Subquery
+from django.utils.translation import gettext as _
+
+from .currency import display_currency
+from .forms import CatalogueFilterForm
+from .models import City, ClinicPage, Offering, ServicePage, SpecialtyPage, fold
+
+PER_PAGE = 20
+MAX_TERMS = 8
+
+
+def filtered_services(index_page, data):
+    """Live services under the catalogue matching cleaned filter data, annotated with price_from."""
+    services = ServicePage.objects.live().descendant_of(index_page) if index_page else ServicePage.objects.live()
+    for term in fold(data.get("q") or "").split()[:MAX_TERMS]:
+        services = services.filter(search_text__contains=term)
+    if data.get("specialty"):
+        spec = SpecialtyPage.objects.live().filter(slug=data["specialty"]).only("path").first()
+        services = services.filter(path__startswith=spec.path) if spec else services.none()
+    offers = Offering.objects.filter(page=OuterRef("pk"), is_active=True, clinic__live=True)
+    if data.get("city"):
+        offers = offers.filter(clinic__city__slug=data["city"])
+    if data.get("clinic"):
+        offers = offers.filter(clinic__slug=data["clinic"])
+    if data.get("price_min") is not None:
+        offers = offers.filter(price__gte=data["price_min"] * 100)
+    if data.get("price_max") is not None:
+        offers = offers.filter(price__lte=data["price_max"] * 100)
+    if data.get("stay_max") is not None:
+        offers = offers.filter(stay_days__lte=data["stay_max"])
+    filtering = any(data.get(k) not in (None, "") for k in ("city", "clinic", "price_min", "price_max", "stay_max"))
+    if filtering:
+        services = services.filter(Exists(offers))
+    price_from = offers.order_by().values("page").annotate(m=Min("price")).values("m")
+    clinics = offers.order_by().values("page").annotate(c=Count("clinic", distinct=True)).values("c")
+    return services.annotate(
+        price_from=Subquery(price_from, output_field=IntegerField()),
+        clinic_count=Subquery(clinics, output_field=IntegerField()),
+    )
+
+
+def catalogue_context(request, index_page):
+    form = CatalogueFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    if form.is_bound and not form.is_valid():
+        # keep the valid filters, drop the bad ones; the form shows what was wrong
+        data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if k not in form.errors}
+    services = filtered_services(index_page, data).order_by("title")
+    paginator = Paginator(services.only(
+        "id", "title", "slug", "url_path", "path", "depth", "summary", "typical_stay_days", "typical_sessions",
+        "content_type_id", "live", "locked",
+    ), PER_PAGE)
+    page_number = request.GET.get("page") or 1
+    page_obj = paginator.get_page(page_number)
+    specialties = list(SpecialtyPage.objects.live().order_by("order", "title"))
+    by_path = {s.path: s for s in specialties}
+    for service in page_obj.object_list:
+        service.specialty = by_path.get(service.path[: -ServicePage.steplen])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "form": form,
+        "page_obj": page_obj,
+        "services": page_obj.object_list,
+        "result_count": paginator.count,
+        "specialties": specialties,
+        "cities": list(City.objects.all()),
+        "clinics": list(ClinicPage.objects.live().only("id", "title", "slug").order_by("title")),
+        "currency": display_currency(request),
+        "querystring": query.urlencode(),
+        "bad_page": str(page_number) != str(page_obj.number) and request.GET.get("page") is not None,
+        "empty_message": _("No treatment matches these filters. Try fewer words or remove a filter."),
+    }

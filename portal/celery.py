@@ -1,0 +1,11 @@
+"""Celery app. With no broker configured it runs eagerly (the embedded default)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("emhana")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

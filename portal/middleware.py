@@ -1,0 +1,79 @@
+"""Site-wide middleware: the anonymous page cache and the MFA requirement for staff."""
+
+import hashlib
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+
+from . import pagecache
+
+UNCACHED_PREFIXES = ("/admin", "/django-admin", "/desk", "/api", "/payments", "/static", "/media",
+                     "/healthz", "/readyz", "/_allauth", "/stripe-test")
+UNCACHED_SEGMENTS = ("/accounts/", "/my/", "/book/")
+
+
+class AnonymousPageCacheMiddleware:
+    """Serve public pages to visitors without a session from the cache.
+
+    The key is the full URL plus the chosen display currency; a page that sets a cookie (a form with
+    a CSRF token, a message) is never stored.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def cacheable_request(self, request) -> bool:
+        if request.method not in ("GET", "HEAD") or settings.SESSION_COOKIE_NAME in request.COOKIES:
+            return False
+        path = request.path
+        return not path.startswith(UNCACHED_PREFIXES) and not any(s in path for s in UNCACHED_SEGMENTS)
+
+    def key(self, request) -> str:
+        raw = f"{request.get_full_path()}|{request.COOKIES.get('currency', '')}"
+        return f"page:{pagecache.current_version()}:{hashlib.sha1(raw.encode()).hexdigest()}"
+
+    def __call__(self, request):
+        if not self.cacheable_request(request):
+            return self.get_response(request)
+        key = self.key(request)
+        cached = cache.get(key)
+        if cached is not None:
+            cached["X-Page-Cache"] = "hit"
+            return cached
+        response = self.get_response(request)
+        if (response.status_code == 200 and not response.cookies and not getattr(response, "streaming", False)
+                and "no-store" not in response.get("Cache-Control", "")):
+            if hasattr(response, "render") and callable(response.render) and not response.is_rendered:
+                response.render()
+            response["X-Page-Cache"] = "miss"
+            cache.set(key, response, settings.PAGE_CACHE_SECONDS)
+        return response
+
+
+STAFF_PREFIXES = ("/admin/", "/django-admin/", "/desk/")
+
+
+def needs_mfa(user) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return not Authenticator.objects.filter(user=user).exists()
+
+
+class StaffMFAMiddleware:
+    """Staff and editors must set up two-factor authentication before they can use the admin or the desk.
+
+    allauth has no per-group MFA switch (TRAPS.md), so this enforces it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (settings.EMHANA_REQUIRE_STAFF_MFA and request.path.startswith(STAFF_PREFIXES)
+                and request.user.is_authenticated and needs_mfa(request.user)):
+            messages.warning(request, _("Please set up two-factor authentication to use the staff pages."))
+            return redirect("mfa_activate_totp")
+        return self.get_response(request)
