@@ -1,3 +1,321 @@
-from ninja import Router
+"""Booking API: offerings, slots, holds, bookings, payments, cancellation — the same service functions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from allauth.headless.contrib.ninja.security import x_session_token_auth
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils import translation
+from ninja import Router, Schema
+from ninja.errors import HttpError
+from ninja.security import django_auth
+
+from catalog.models import Offering
+from portal.ratelimit import allow
+
+from . import payments_service, services
+from .models import Booking, Hold
 
 router = Router(tags=["booking"])
+AUTH = [x_session_token_auth, django_auth]
+MAX_DAYS = 62
+
+
+def user_of(request):
+    user = request.auth
+    return user if getattr(user, "is_authenticated", False) else request.user
+
+
+def limited(request, scope):
+    user = user_of(request)
+    if not allow(scope, str(user.pk), settings.BOOKING_RATE_LIMIT):
+        raise HttpError(429, str(translation.gettext("Too many requests. Please wait a minute and try again.")))
+
+
+class Problem(Schema):
+    code: str
+    message: str
+    alternatives: list[dict] = []
+
+
+def problem(exc: services.BookingError):
+    body = {"code": exc.code, "message": str(exc.message)}
+    if isinstance(exc, services.SlotTaken):
+        body["alternatives"] = [option_out(o) for o in exc.alternatives]
+    return exc.status, body
+
+
+def option_out(option) -> dict:
+    return {"start": option.start.isoformat(), "end": option.sessions[-1][1].isoformat() if option.sessions else None,
+            "sessions": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in option.sessions]}
+
+
+class OfferingOut(Schema):
+    id: int
+    service: str
+    service_name: str
+    clinic: str
+    clinic_slug: str
+    city: str
+    timezone: str
+    currency: str
+    price: int
+    deposit: int
+    sessions: int
+    session_minutes: int
+    spacing: str
+    review_required: bool
+    hold_minutes: int
+
+
+def offering_out(o: Offering) -> dict:
+    return {"id": o.id, "service": o.page.slug, "service_name": o.page.title, "clinic": o.clinic.title,
+            "clinic_slug": o.clinic.slug, "city": o.clinic.city.name, "timezone": o.clinic.zone_name,
+            "currency": o.currency, "price": o.price, "deposit": o.deposit, "sessions": o.sessions,
+            "session_minutes": o.session_minutes, "spacing": o.spacing, "review_required": o.review_required,
+            "hold_minutes": o.hold_minutes}
+
+
+@router.get("/offerings", response=list[OfferingOut], summary="Offerings of a service, or of a clinic")
+def list_offerings(request, service: str | None = None, clinic: str | None = None, lang: str = "en"):
+    from catalog.api import use_language
+
+    with translation.override(use_language(lang)):
+        qs = Offering.objects.filter(is_active=True, page__live=True, clinic__live=True).select_related(
+            "page", "clinic__city").order_by("price")
+        if service:
+            qs = qs.filter(page__slug=service)
+        if clinic:
+            qs = qs.filter(clinic__slug=clinic)
+        return [offering_out(o) for o in qs[:200]]
+
+
+class SessionOut(Schema):
+    start: datetime
+    end: datetime
+
+
+class SlotOut(Schema):
+    start: datetime
+    end: datetime | None
+    sessions: list[SessionOut]
+
+
+class SlotsOut(Schema):
+    offering: int
+    timezone: str
+    course: bool
+    slots: list[SlotOut]
+
+
+@router.get("/offerings/{offering_id}/slots", response={200: SlotsOut, 400: Problem},
+            summary="Free slots (or whole-course start options) between two local dates")
+def offering_slots(request, offering_id: int, start: date, end: date):
+    try:
+        offering = services.get_offering(offering_id)
+    except services.BookingError as exc:
+        return problem(exc)
+    if end < start:
+        return 400, {"code": "range", "message": str(translation.gettext("The end date is before the start date."))}
+    if (end - start).days > MAX_DAYS:
+        return 400, {"code": "range", "message": str(translation.gettext(
+            "Ask for at most %(days)d days at a time.") % {"days": MAX_DAYS})}
+    options = services.offering_slots(offering, start, end)
+    return {"offering": offering.id, "timezone": offering.clinic.zone_name, "course": offering.sessions > 1,
+            "slots": [option_out(o) for o in options]}
+
+
+class HoldIn(Schema):
+    offering: int
+    start: datetime
+    client_key: str
+
+
+class AppointmentOut(Schema):
+    seq: int
+    start: datetime
+    end: datetime
+    status: str
+
+
+class HoldOut(Schema):
+    id: UUID
+    offering: int
+    status: str
+    expires_at: datetime
+    appointments: list[AppointmentOut]
+
+
+def hold_out(hold: Hold) -> dict:
+    return {"id": hold.id, "offering": hold.offering_id, "status": hold.status, "expires_at": hold.expires_at,
+            "appointments": [{"seq": a.seq, "start": a.start, "end": a.end, "status": a.status}
+                             for a in hold.appointments.order_by("seq")]}
+
+
+@router.post("/holds", auth=AUTH, response={201: HoldOut, 400: Problem, 409: Problem, 429: Problem, 503: Problem},
+             summary="Hold a slot or a whole course for a few minutes")
+def create_hold(request, payload: HoldIn):
+    limited(request, "hold")
+    user = user_of(request)
+    try:
+        offering = services.get_offering(payload.offering)
+        if payload.start.tzinfo is None:
+            raise services.BookingError(translation.gettext("Give the time with its time zone offset."), "start")
+        hold = services.place_hold(user, offering, payload.start, payload.client_key)
+    except services.BookingError as exc:
+        return problem(exc)
+    return 201, hold_out(hold)
+
+
+@router.get("/holds/{hold_id}", auth=AUTH, response=HoldOut)
+def get_hold(request, hold_id: UUID):
+    return hold_out(get_object_or_404(Hold, pk=hold_id, user=user_of(request)))
+
+
+@router.delete("/holds/{hold_id}", auth=AUTH, response={204: None}, summary="Release a hold")
+def delete_hold(request, hold_id: UUID):
+    hold = get_object_or_404(Hold, pk=hold_id, user=user_of(request))
+    services.release_hold(user_of(request), hold)
+    return 204, None
+
+
+class BookingIn(Schema):
+    hold: UUID | None = None
+    quote: int | None = None
+    start: datetime | None = None
+    client_key: str | None = None
+
+
+class PaymentOut(Schema):
+    id: int
+    state: str
+    amount: int
+    currency: str
+    refunded: int
+
+
+class BookingOut(Schema):
+    id: int
+    reference: str
+    state: str
+    service: str
+    clinic: str
+    timezone: str
+    currency: str
+    price: int
+    deposit: int
+    payment_due_at: datetime | None
+    appointments: list[AppointmentOut]
+    payments: list[PaymentOut]
+
+
+def booking_out(b: Booking) -> dict:
+    return {
+        "id": b.id, "reference": b.reference, "state": b.state, "service": b.service_title, "clinic": b.clinic.title,
+        "timezone": b.clinic.zone_name, "currency": b.currency, "price": b.price, "deposit": b.deposit,
+        "payment_due_at": b.payment_due_at,
+        "appointments": [{"seq": a.seq, "start": a.start, "end": a.end, "status": a.status}
+                         for a in b.appointments.order_by("seq")],
+        "payments": [{"id": p.id, "state": p.state, "amount": p.amount, "currency": p.currency,
+                      "refunded": p.refunded_amount} for p in b.payments.prefetch_related("refunds")],
+    }
+
+
+@router.post("/bookings", auth=AUTH, response={201: BookingOut, 400: Problem, 404: Problem, 409: Problem,
+                                               429: Problem, 503: Problem},
+             summary="Book from a hold, or accept a quote (with a start and client key)")
+def create_booking(request, payload: BookingIn):
+    limited(request, "booking")
+    user = user_of(request)
+    try:
+        if payload.hold:
+            hold = get_object_or_404(Hold, pk=payload.hold, user=user)
+            booking = services.create_booking_from_hold(user, hold)
+        elif payload.quote:
+            from .models import Quote
+
+            quote = get_object_or_404(Quote, pk=payload.quote, booking__user=user)
+            if not payload.start or not payload.client_key:
+                raise services.BookingError(translation.gettext("Give a start and a client key to accept a quote."),
+                                            "start")
+            booking = services.accept_quote(user, quote.booking, payload.start, payload.client_key)
+        else:
+            raise services.BookingError(translation.gettext("Give a hold or a quote."), "invalid")
+    except services.BookingError as exc:
+        return problem(exc)
+    return 201, booking_out(booking)
+
+
+def my_booking(request, booking_id) -> Booking:
+    return get_object_or_404(Booking.objects.select_related("clinic__city"), pk=booking_id, user=user_of(request))
+
+
+@router.get("/bookings/{booking_id}", auth=AUTH, response=BookingOut)
+def get_booking(request, booking_id: int):
+    return booking_out(my_booking(request, booking_id))
+
+
+class PayIn(Schema):
+    payment_method: str
+
+
+class PayOut(Schema):
+    payment: int
+    state: str
+    client_secret: str | None = None
+    booking_state: str
+
+
+@router.post("/bookings/{booking_id}/payments", auth=AUTH,
+             response={200: PayOut, 400: Problem, 402: Problem, 409: Problem, 429: Problem, 503: Problem},
+             summary="Pay the deposit with a PaymentMethod id (finalized on the server)")
+def pay(request, booking_id: int, payload: PayIn):
+    limited(request, "pay")
+    booking = my_booking(request, booking_id)
+    try:
+        payment = payments_service.pay_deposit(booking, user_of(request), payload.payment_method)
+    except services.BookingError as exc:
+        return problem(exc)
+    booking.refresh_from_db()
+    return {"payment": payment.pk, "state": payment.state, "client_secret": getattr(payment, "client_secret", None)
+            if payment.state == "requires_action" else None, "booking_state": booking.state}
+
+
+class CancelIn(Schema):
+    reason: str = services.PATIENT
+
+
+class CancelOut(Schema):
+    state: str
+    refund: int
+    paid: int
+    explanation: str
+
+
+@router.get("/bookings/{booking_id}/cancel", auth=AUTH, response=CancelOut,
+            summary="What cancelling now would refund (changes nothing)")
+def cancel_preview(request, booking_id: int, reason: str = services.PATIENT):
+    booking = my_booking(request, booking_id)
+    if reason not in services.CANCEL_REASONS or reason in (services.CLINIC_CANCELLED, services.UNFIT_ON_ARRIVAL):
+        raise HttpError(400, "Unknown reason")
+    q = services.refund_due(booking, reason)
+    return {"state": booking.state, "refund": q.amount, "paid": q.paid, "explanation": q.explanation}
+
+
+@router.post("/bookings/{booking_id}/cancel", auth=AUTH, response={200: CancelOut, 400: Problem, 409: Problem},
+             summary="Cancel; the refund owed under the policy is computed and started")
+def cancel(request, booking_id: int, payload: CancelIn):
+    booking = my_booking(request, booking_id)
+    if payload.reason not in (services.PATIENT, services.VISA_REFUSED):
+        return 400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))}
+    try:
+        booking, q = services.cancel_booking(booking, user_of(request), payload.reason)
+    except services.BookingError as exc:
+        return problem(exc)
+    booking.refresh_from_db()
+    return {"state": booking.state, "refund": q.amount, "paid": q.paid, "explanation": q.explanation}
+
+

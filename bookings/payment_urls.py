@@ -1,1 +1,5 @@
-urlpatterns = []
+from django.urls import path
+
+from . import webhooks
+
+urlpatterns = [path("stripe/webhook/", webhooks.stripe_webhook, name="stripe_webhook")]

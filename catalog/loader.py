@@ -21,8 +21,17 @@ from wagtail.models import Page, Site
 
 from cms.models import HomePage, InformationPage
 
-from .models import (City, ClinicIndexPage, ClinicPage, ExchangeRate, Offering, ServiceFAQ, ServicePage,
-                     SpecialtyIndexPage, SpecialtyPage)
+from .models import (
+    City,
+    ClinicIndexPage,
+    ClinicPage,
+    ExchangeRate,
+    Offering,
+    ServiceFAQ,
+    ServicePage,
+    SpecialtyIndexPage,
+    SpecialtyPage,
+)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LANGS = [code.replace("-", "_") for code, _name in settings.LANGUAGES]
@@ -150,8 +159,8 @@ class Loader:
             if explicit and explicit.get(lang):
                 slugs[lang] = explicit[lang]
             elif titles.get(lang):
-                slugs[lang] = slugify(titles[lang], allow_unicode=True)[:70] or key
-        slugs["en"] = (explicit or {}).get("en") or key.replace("_", "-")
+                slugs[lang] = slugify(titles[lang], allow_unicode=True)[:70] or key.split(":")[-1]
+        slugs["en"] = (explicit or {}).get("en") or key.split(":")[-1].replace("_", "-")
         return slugs
 
     def ensure_page(self, model, parent, key: str, titles: dict, fields: dict, extra: dict | None = None,

@@ -3,8 +3,15 @@
 from modeltranslation.decorators import register
 from modeltranslation.translator import TranslationOptions
 
-from .models import (City, ClinicIndexPage, ClinicPage, ServiceFAQ, ServicePage, SpecialtyIndexPage,
-                     SpecialtyPage)
+from .models import (
+    City,
+    ClinicIndexPage,
+    ClinicPage,
+    ServiceFAQ,
+    ServicePage,
+    SpecialtyIndexPage,
+    SpecialtyPage,
+)
 
 
 @register(City)

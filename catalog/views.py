@@ -1,7 +1,7 @@
 """The public catalogue listing: search in every language and filters, in a fixed number of queries."""
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from .currency import display_currency

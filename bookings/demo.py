@@ -1,0 +1,128 @@
+"""Demo resources, hours, exceptions and staff for the demo clinics (idempotent; never in production)."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import ClinicPage, Offering
+
+from .models import AvailabilityException, ClinicMembership, OfferingResource, Resource, WeeklyHours
+
+DEMO_PASSWORD = "emhana-demo-2026"
+WEEKDAYS = range(0, 5)
+
+# keyword in the service's slug/equipment -> (resource name, kind, weekly hours, buffer after, extra resource)
+RULES = [
+    ("gamma_knife", ("Gamma Knife unit (demo)", Resource.EQUIPMENT, (time(9), time(17)), 30),
+     ("Medical physicist — radiosurgery (demo)", Resource.PRACTITIONER)),
+    ("tomotherapy", ("TomoTherapy HD unit (demo)", Resource.EQUIPMENT, (time(8), time(20)), 0),
+     ("Medical physicist — tomotherapy (demo)", Resource.PRACTITIONER)),
+    ("pet_", ("PET-CT scanner (demo)", Resource.EQUIPMENT, (time(8), time(18)), 15), None),
+    ("spect", ("SPECT-CT camera (demo)", Resource.EQUIPMENT, (time(8), time(17)), 15), None),
+    ("scintigraphy", ("SPECT-CT camera (demo)", Resource.EQUIPMENT, (time(8), time(17)), 15), None),
+    ("radiotherapy", ("Linear accelerator (demo)", Resource.EQUIPMENT, (time(8), time(19)), 0), None),
+    ("sbrt", ("Linear accelerator (demo)", Resource.EQUIPMENT, (time(8), time(19)), 0), None),
+    ("imrt", ("Linear accelerator (demo)", Resource.EQUIPMENT, (time(8), time(19)), 0), None),
+    ("ivf", ("IVF and embryology lab (demo)", Resource.ROOM, (time(8), time(16)), 0), None),
+    ("embryo", ("IVF and embryology lab (demo)", Resource.ROOM, (time(8), time(16)), 0), None),
+    ("oocyte", ("IVF and embryology lab (demo)", Resource.ROOM, (time(8), time(16)), 0), None),
+    ("dental", ("Dental implant suite (demo)", Resource.ROOM, (time(9), time(18)), 15), None),
+    ("sinus_lift", ("Dental implant suite (demo)", Resource.ROOM, (time(9), time(18)), 15), None),
+    ("full_arch", ("Dental implant suite (demo)", Resource.ROOM, (time(9), time(18)), 15), None),
+    ("phaco", ("Ophthalmic microsurgery room (demo)", Resource.ROOM, (time(9), time(17)), 10), None),
+    ("refractive", ("Ophthalmic microsurgery room (demo)", Resource.ROOM, (time(9), time(17)), 10), None),
+    ("corneal", ("Ophthalmic microsurgery room (demo)", Resource.ROOM, (time(9), time(17)), 10), None),
+]
+DEFAULT = ("Operating room 1 (demo)", Resource.ROOM, (time(8), time(18)), 30)
+
+
+def _resource(clinic, name, kind, hours, buffer_after, created):
+    resource, made = Resource.objects.get_or_create(
+        clinic=clinic, name=name, defaults={"kind": kind, "buffer_after_minutes": buffer_after})
+    if made:
+        created.append(f"{clinic.slug}: {name}")
+        WeeklyHours.objects.bulk_create([WeeklyHours(resource=resource, weekday=d, start=hours[0], end=hours[1])
+                                         for d in WEEKDAYS])
+    return resource
+
+
+def rule_for(offering: Offering):
+    key = f"{offering.page.import_key or offering.page.slug} {offering.page.equipment}".lower()
+    for needle, main, extra in RULES:
+        if needle in key:
+            return main, extra
+    return DEFAULT, None
+
+
+@transaction.atomic
+def load_demo() -> list[str]:
+    if settings.PRODUCTION:
+        raise RuntimeError("Demo data is never loaded in production.")
+    created: list[str] = []
+    for offering in Offering.objects.select_related("clinic", "page").order_by("id"):
+        if offering.resource_links.exists():
+            continue
+        (name, kind, hours, buffer_after), extra = rule_for(offering)
+        resources = [_resource(offering.clinic, name, kind, hours, buffer_after, created)]
+        if extra:
+            resources.append(_resource(offering.clinic, extra[0], extra[1], hours, 0, created))
+        OfferingResource.objects.bulk_create([OfferingResource(offering=offering, resource=r) for r in resources])
+    _maintenance_day(created)
+    _staff(created)
+    return created
+
+
+def _maintenance_day(created):
+    """A maintenance day on the Gamma Knife three weeks ahead, so the desk shows an exception."""
+    gk = Resource.objects.filter(name__startswith="Gamma Knife").first()
+    if gk and not gk.exceptions.exists():
+        tz = gk.clinic.tz
+        day = (timezone.now().astimezone(tz) + timedelta(days=21)).date()
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        start = timezone.datetime.combine(day, time(0), tzinfo=tz)
+        AvailabilityException.objects.create(resource=gk, kind=AvailabilityException.CLOSED, start=start,
+                                             end=start + timedelta(days=1), reason="Scheduled maintenance (demo)")
+        created.append("Gamma Knife maintenance day")
+
+
+def demo_email(clinic: ClinicPage) -> str:
+    return f"coordinator.{clinic.slug.replace('_', '-')}@emhana.example"
+
+
+def _user(email, created, **extra):
+    User = get_user_model()
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(username=email.split("@")[0][:150], email=email, password=DEMO_PASSWORD,
+                                        **extra)
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        created.append(f"user {email}")
+        try:
+            from .demo_mfa import DEMO_TOTP_SECRET, activate_demo_totp
+
+            activate_demo_totp(user, DEMO_TOTP_SECRET)
+        except ImportError:
+            pass
+    return user
+
+
+def _staff(created):
+    for clinic in ClinicPage.objects.filter(resources__isnull=False).distinct():
+        user = _user(demo_email(clinic), created, first_name="Demo", last_name="Coordinator")
+        ClinicMembership.objects.get_or_create(user=user, clinic=clinic,
+                                               defaults={"role": ClinicMembership.COORDINATOR})
+    editor = _user("editor@emhana.example", created, is_staff=False)
+    for name in ("Editors", "Moderators"):
+        group = Group.objects.filter(name=name).first()
+        if group:
+            editor.groups.add(group)
+    _user("admin@emhana.example", created, is_staff=True, is_superuser=True)
