@@ -1,0 +1,143 @@
+"""Patient booking forms: choosing a slot, requesting a treatment, messages and cancellation.
+
+Every message is translated; a form that fails re-renders with what the patient typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+
+
+class SlotChoiceForm(forms.Form):
+    """One POST button of the slot picker: the start (ISO 8601 with offset) and the request key."""
+
+    start = forms.CharField(max_length=64)
+    client_key = forms.CharField(max_length=80)
+
+    error_messages = {
+        "start": _("That time could not be read. Please choose a time from the list."),
+        "client_key": _("The page was out of date. Please choose the time again."),
+    }
+
+    def clean_start(self) -> datetime:
+        raw = (self.cleaned_data.get("start") or "").strip()
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["start"], code="start") from None
+        if value.tzinfo is None:
+            raise forms.ValidationError(self.error_messages["start"], code="start")
+        return value
+
+    def clean_client_key(self) -> str:
+        key = (self.cleaned_data.get("client_key") or "").strip()
+        if not key:
+            raise forms.ValidationError(self.error_messages["client_key"], code="client_key")
+        return key
+
+    def first_error(self) -> str:
+        for errors in self.errors.values():
+            for error in errors:
+                return str(error)
+        return str(self.error_messages["start"])
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data if d]
+        return [single(data, initial)] if data else []
+
+
+MAX_FILES = 10
+
+
+class RequestTreatmentForm(forms.Form):
+    """The short pre-assessment the clinician reads first, a note, and optional records."""
+
+    diagnosis = forms.CharField(
+        label=_("Diagnosis"), max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What your doctors have found, in your own words, with dates if you know them."),
+        error_messages={"required": _("Please describe the diagnosis, even briefly.")},
+    )
+    prior_treatment = forms.CharField(
+        label=_("Treatment so far"), max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Operations, radiotherapy, chemotherapy or other treatment you have had. Write “none” if none."),
+        error_messages={"required": _("Please say what treatment you have had, or write “none”.")},
+    )
+    current_state = forms.CharField(
+        label=_("How you are now"), max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Symptoms, whether you can walk and travel, and any medicines you take."),
+        error_messages={"required": _("Please describe how you are now.")},
+    )
+    note = forms.CharField(
+        label=_("Note to the clinic (optional)"), max_length=3000, required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Preferred dates, questions, who will travel with you."),
+    )
+    records = MultipleFileField(
+        label=_("Medical records (optional)"),
+        help_text=_("Reports, scans, discharge summaries (PDF, images, DICOM or a ZIP). Only this clinic can read "
+                    "them. You can also add files later."),
+    )
+
+    def __init__(self, *args, uploads_enabled: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not uploads_enabled:
+            del self.fields["records"]
+
+    def clean_records(self):
+        files = self.cleaned_data.get("records") or []
+        if len(files) > MAX_FILES:
+            raise forms.ValidationError(_("Please send at most %(count)d files at once.") % {"count": MAX_FILES})
+        return files
+
+    def questionnaire(self) -> dict:
+        return {key: self.cleaned_data[key].strip() for key in ("diagnosis", "prior_treatment", "current_state")}
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your message"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Please write a message before sending.")},
+    )
+
+    def clean_body(self):
+        body = (self.cleaned_data.get("body") or "").strip()
+        if not body:
+            raise forms.ValidationError(_("Please write a message before sending."))
+        return body
+
+
+PATIENT_CANCEL_REASONS = (services.PATIENT, services.VISA_REFUSED)
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Why are you cancelling?"),
+        choices=[(key, services.CANCEL_REASONS[key]) for key in PATIENT_CANCEL_REASONS],
+        error_messages={"invalid_choice": _("Please choose a reason from the list.")},
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand that the booking will be cancelled and the dates released."),
+        error_messages={"required": _("Please tick the box to confirm the cancellation.")},
+    )
