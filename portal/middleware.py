@@ -2,6 +2,8 @@
 
 import hashlib
 
+from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
@@ -77,3 +79,19 @@ class StaffMFAMiddleware:
             messages.warning(request, _("Please set up two-factor authentication to use the staff pages."))
             return redirect("mfa_activate_totp")
         return self.get_response(request)
+
+
+NON_PAGE_PREFIXES = ("/api/", "/desk/", "/payments/", "/admin/", "/django-admin/", "/_allauth/", "/stripe-test/")
+
+
+class LocaleMiddleware(DjangoLocaleMiddleware):
+    """Django's, but a 404 under the API, desk or admin stays a 404.
+
+    Wagtail's catch-all makes every language-prefixed path "valid", so the stock middleware would
+    redirect ``/api/v1/nope`` to ``/en/api/v1/nope/`` instead of answering 404.
+    """
+
+    def process_response(self, request, response):
+        if request.path.startswith(NON_PAGE_PREFIXES):
+            return response
+        return super().process_response(request, response)
