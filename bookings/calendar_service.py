@@ -1,0 +1,197 @@
+"""Business operations on a resource's calendar: weekly hours, buffers, closures and extra hours.
+
+Called by the clinic desk (and usable from the admin, the API or tasks). Changing a calendar never
+cancels anything: ``stranded_appointments`` tells the caller which booked or held sessions would no
+longer fit, so the desk can warn the coordinator and make them confirm that they will handle those
+patients before saving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import availability as av
+from .models import Allocation, Appointment, AvailabilityException, Booking, Resource, WeeklyHours
+from .services import BookingError
+
+log = logging.getLogger("emhana.bookings")
+
+MAX_BUFFER_MINUTES = 24 * 60
+MAX_EXCEPTION_DAYS = 366
+
+
+class CalendarError(BookingError):
+    """A calendar change the coordinator can correct (overlapping hours, end before start, ...)."""
+
+
+@dataclass(frozen=True)
+class HoursRow:
+    weekday: int
+    start: time
+    end: time
+
+
+def _rows(rows: Iterable) -> list[HoursRow]:
+    """Accept HoursRow, WeeklyHours (model or availability), (weekday, start, end) tuples or dicts."""
+    out = []
+    for row in rows:
+        if isinstance(row, dict):
+            out.append(HoursRow(int(row["weekday"]), row["start"], row["end"]))
+        elif isinstance(row, tuple | list):
+            out.append(HoursRow(int(row[0]), row[1], row[2]))
+        else:
+            out.append(HoursRow(int(row.weekday), row.start, row.end))
+    return out
+
+
+def validate_rows(rows: Iterable) -> list[HoursRow]:
+    """Check weekly rows: weekday 0..6, end after start, no two ranges of one day overlapping. Sorted."""
+    checked = sorted(_rows(rows), key=lambda r: (r.weekday, r.start))
+    names = dict(WeeklyHours.WEEKDAYS)
+    for row in checked:
+        if not 0 <= row.weekday <= 6:
+            raise CalendarError(_("Choose a day of the week."), code="weekday")
+        if row.start is None or row.end is None or row.end <= row.start:
+            raise CalendarError(_("%(day)s: the closing time must be after the opening time.")
+                                % {"day": names[row.weekday]}, code="range")
+    for prev, row in zip(checked, checked[1:], strict=False):
+        if prev.weekday == row.weekday and row.start < prev.end:
+            raise CalendarError(_("%(day)s: the ranges %(a)s and %(b)s overlap.") % {
+                "day": names[row.weekday],
+                "a": f"{prev.start:%H:%M}–{prev.end:%H:%M}",
+                "b": f"{row.start:%H:%M}–{row.end:%H:%M}"}, code="overlap")
+    return checked
+
+
+def current_rows(resource: Resource) -> list[HoursRow]:
+    return [HoursRow(wh.weekday, wh.start, wh.end) for wh in resource.weekly_hours.order_by("weekday", "start")]
+
+
+@transaction.atomic
+def set_weekly_hours(resource: Resource, rows: Iterable, actor, *, buffer_before: int | None = None,
+                     buffer_after: int | None = None) -> list[WeeklyHours]:
+    """Replace the resource's weekly hours (and optionally its buffers) in one transaction."""
+    checked = validate_rows(rows)
+    for value in (buffer_before, buffer_after):
+        if value is not None and not 0 <= value <= MAX_BUFFER_MINUTES:
+            raise CalendarError(_("A buffer must be between 0 and %(max)d minutes.") % {"max": MAX_BUFFER_MINUTES},
+                                code="buffer")
+    locked = Resource.objects.select_for_update().get(pk=resource.pk)
+    WeeklyHours.objects.filter(resource=locked).delete()
+    created = WeeklyHours.objects.bulk_create(
+        [WeeklyHours(resource=locked, weekday=r.weekday, start=r.start, end=r.end) for r in checked])
+    fields = []
+    if buffer_before is not None:
+        locked.buffer_before_minutes = buffer_before
+        fields.append("buffer_before_minutes")
+    if buffer_after is not None:
+        locked.buffer_after_minutes = buffer_after
+        fields.append("buffer_after_minutes")
+    if fields:
+        locked.save(update_fields=fields)
+        for name in fields:
+            setattr(resource, name, getattr(locked, name))
+    log.info("resource %s: weekly hours set by %s (%d ranges)", resource.pk, getattr(actor, "pk", None),
+             len(created))
+    return created
+
+
+def _check_range(start: datetime, end: datetime):
+    if start is None or end is None or timezone.is_naive(start) or timezone.is_naive(end):
+        raise CalendarError(_("Give both the start and the end."), code="range")
+    if end <= start:
+        raise CalendarError(_("The end must be after the start."), code="range")
+    if end - start > timedelta(days=MAX_EXCEPTION_DAYS):
+        raise CalendarError(_("An exception can last at most a year."), code="range")
+
+
+@transaction.atomic
+def add_exception(resource: Resource, kind: str, start: datetime, end: datetime, reason: str,
+                  actor) -> AvailabilityException:
+    """Add a closure (maintenance, holiday) or extra hours; times are aware datetimes, stored in UTC."""
+    if kind not in (AvailabilityException.CLOSED, AvailabilityException.EXTRA):
+        raise CalendarError(_("Choose closed or extra hours."), code="kind")
+    _check_range(start, end)
+    Resource.objects.select_for_update().filter(pk=resource.pk).exists()
+    exception = AvailabilityException.objects.create(
+        resource=resource, kind=kind, start=start.astimezone(av.UTC), end=end.astimezone(av.UTC),
+        reason=(reason or "").strip()[:200], created_by=actor if getattr(actor, "is_authenticated", False) else None)
+    log.info("resource %s: %s exception %s–%s added by %s", resource.pk, kind, start, end, getattr(actor, "pk", None))
+    return exception
+
+
+@transaction.atomic
+def remove_exception(resource: Resource, exception: AvailabilityException | int, actor) -> None:
+    exception_id = getattr(exception, "pk", exception)
+    deleted, _rows_deleted = AvailabilityException.objects.filter(resource=resource, pk=exception_id).delete()
+    if not deleted:
+        raise CalendarError(_("This exception no longer exists."), code="missing")
+    log.info("resource %s: exception %s removed by %s", resource.pk, exception_id, getattr(actor, "pk", None))
+
+
+# --------------------------------------------------------------------------------- stranded sessions
+
+
+def live_appointments(resource: Resource, now: datetime | None = None):
+    """Booked or (still) held sessions that have not ended yet and claim this resource."""
+    now = now or timezone.now()
+    live_allocations = (Allocation.objects.filter(resource=resource, live=True)
+                        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)))
+    return (Appointment.objects
+            .filter(status__in=[Appointment.BOOKED, Appointment.HELD], end__gt=now,
+                    id__in=live_allocations.values("appointment_id"))
+            .exclude(booking__state__in=list(Booking.ENDS))
+            .select_related("booking__user", "offering__page", "hold__user")
+            .order_by("start"))
+
+
+def _inside(ranges: list[av.Range], start: datetime, end: datetime) -> bool:
+    start, end = start.astimezone(av.UTC), end.astimezone(av.UTC)
+    return any(s <= start and end <= e for s, e in ranges)
+
+
+def stranded_appointments(resource: Resource, new_weekly_rows=None, new_closure=None, *,
+                          without_exception: AvailabilityException | None = None,
+                          now: datetime | None = None) -> list[Appointment]:
+    """Booked/held sessions on ``resource`` that the proposed change would leave outside its hours.
+
+    ``new_weekly_rows``: the weekly hours about to replace the current ones (the resource's exceptions
+    still apply); ``new_closure``: a ``(start, end)`` closure about to be added; ``without_exception``:
+    an exception about to be removed (removing extra hours can strand the sessions booked in them).
+    Nothing is changed or cancelled here.
+    """
+    appointments = list(live_appointments(resource, now))
+    if not appointments:
+        return []
+    stranded: dict[int, Appointment] = {}
+    if new_closure is not None:
+        c_start, c_end = new_closure
+        for a in appointments:
+            if av.overlaps((a.start, a.end), (c_start, c_end)):
+                stranded[a.pk] = a
+    if new_weekly_rows is not None or without_exception is not None:
+        tz = resource.clinic.tz
+        rows = _rows(new_weekly_rows) if new_weekly_rows is not None else current_rows(resource)
+        first = min(a.start for a in appointments)
+        last = max(a.end for a in appointments)
+        exceptions = AvailabilityException.objects.filter(resource=resource, end__gt=first - timedelta(days=1),
+                                                          start__lt=last + timedelta(days=1))
+        if without_exception is not None:
+            exceptions = exceptions.exclude(pk=without_exception.pk)
+        extra = [(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.EXTRA]
+        closed = [(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.CLOSED]
+        weekly = [av.WeeklyHours(r.weekday, r.start, r.end) for r in rows if r.end > r.start]
+        open_ = av.open_ranges(weekly, tz, first.astimezone(tz).date() - timedelta(days=1),
+                               last.astimezone(tz).date() + timedelta(days=1), extra=extra, closed=closed)
+        for a in appointments:
+            if not _inside(open_, a.start, a.end):
+                stranded[a.pk] = a
+    return sorted(stranded.values(), key=lambda a: (a.start, a.pk))
