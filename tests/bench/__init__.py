@@ -1,0 +1,1 @@
+"""Benchmarks through gunicorn: `make bench` (python -m tests.bench.run)."""
