@@ -16,7 +16,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -54,14 +53,7 @@ def desk_view(view):
         if not ids:
             raise PermissionDenied(_("The clinic desk is for clinic staff."))
         request.desk_clinic_ids = ids
-        try:
-            return view(request, *args, **kwargs)
-        except Http404:
-            # The desk lives outside the language prefix: LocaleMiddleware would turn this 404 into a
-            # redirect to /<lang>/desk/..., where Wagtail's catch-all answers. Checked against the desk's
-            # own urlconf (no language prefix there), the 404 stays a 404.
-            request.urlconf = "bookings.desk.urls"
-            raise
+        return view(request, *args, **kwargs)
 
     return login_required(wrapper)
 

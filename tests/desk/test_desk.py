@@ -470,3 +470,49 @@ def test_calendar_service_directly(gk, staff):
     calendar_service.remove_exception(gk, exception, staff)
     with pytest.raises(calendar_service.CalendarError):
         calendar_service.remove_exception(gk, exception.pk, staff)
+
+
+def test_removing_extra_hours_that_carry_a_booking_needs_confirmation(staff_client, gk, patient):
+    offering = offering_for(gk)
+    tz = gk.clinic.tz
+    saturday = future_weekday(days_ahead=55, weekday=5)
+    exception = calendar_service.add_exception(gk, AvailabilityException.EXTRA, local(saturday, 9, tz),
+                                               local(saturday, 13, tz), "Saturday list", None)
+    booking = make_booking(offering, patient, Booking.CONFIRMED, start=local(saturday, 10, tz))
+    appointment = booking.appointments.get()
+    url = reverse("desk:exception_delete", args=[gk.pk, exception.pk])
+    response = staff_client.post(url)
+    assert response.status_code == 200
+    assert booking.reference in response.content.decode()
+    assert AvailabilityException.objects.filter(pk=exception.pk).exists()
+    response = staff_client.post(url, {"confirm_stranded": "1", "acknowledged": str(appointment.pk)})
+    assert response.status_code == 302
+    assert not AvailabilityException.objects.filter(pk=exception.pk).exists()
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.BOOKED
+
+
+def test_booking_detail_links_records_and_shows_the_thread(staff_client, gk, patient):
+    from bookings.models import MedicalRecord
+
+    booking = make_booking(offering_for(gk), patient, Booking.UNDER_REVIEW)
+    record = MedicalRecord.objects.create(owner=patient, booking=booking, file="records/x.pdf",
+                                          original_name="mri-report.pdf", content_type="application/pdf",
+                                          size=1234, sha256="0" * 64)
+    Message.objects.create(booking=booking, author=patient, body="When can I come?")
+    page = staff_client.get(reverse("desk:booking", args=[booking.pk])).content.decode()
+    assert reverse("record_download", args=[record.id]) in page and "mri-report.pdf" in page
+    assert "When can I come?" in page
+
+
+def test_week_and_day_queries_do_not_grow_with_bookings(staff_client, gk, patient, django_assert_max_num_queries):
+    offering = offering_for(gk)
+    tz = gk.clinic.tz
+    monday = future_weekday(days_ahead=80)
+    for day in range(5):
+        for hour in (9, 12, 14):
+            make_booking(offering, patient, Booking.CONFIRMED, start=local(monday + timedelta(days=day), hour, tz))
+    with django_assert_max_num_queries(12):
+        assert staff_client.get(reverse("desk:week", args=[gk.pk]) + f"?start={monday}").status_code == 200
+    with django_assert_max_num_queries(12):
+        assert staff_client.get(reverse("desk:day", args=[gk.clinic_id]) + f"?date={monday}").status_code == 200
