@@ -32,6 +32,25 @@ class CalendarError(BookingError):
     """A calendar change the coordinator can correct (overlapping hours, end before start, ...)."""
 
 
+class StrandedSessions(CalendarError):
+    """The change would leave booked or held sessions outside the hours, and not all were acknowledged."""
+
+    status = 409
+
+    def __init__(self, appointments):
+        super().__init__(_("Some booked sessions would be outside the opening hours. Nothing was saved."),
+                         code="stranded")
+        self.appointments = list(appointments)
+
+
+def _check_acknowledged(stranded, acknowledged):
+    """``acknowledged=None``: the caller does not ask for a check. Otherwise every stranded id must be in it."""
+    if acknowledged is None:
+        return
+    if {a.pk for a in stranded} - set(acknowledged):
+        raise StrandedSessions(stranded)
+
+
 @dataclass(frozen=True)
 class HoursRow:
     weekday: int
@@ -77,14 +96,21 @@ def current_rows(resource: Resource) -> list[HoursRow]:
 
 @transaction.atomic
 def set_weekly_hours(resource: Resource, rows: Iterable, actor, *, buffer_before: int | None = None,
-                     buffer_after: int | None = None) -> list[WeeklyHours]:
-    """Replace the resource's weekly hours (and optionally its buffers) in one transaction."""
+                     buffer_after: int | None = None, acknowledged=None) -> list[WeeklyHours]:
+    """Replace the resource's weekly hours (and optionally its buffers) in one transaction.
+
+    With ``acknowledged`` (appointment ids the coordinator confirmed they will handle), the stranded
+    sessions are re-checked under the resource lock, so a booking made since the warning is not missed:
+    ``StrandedSessions`` if any is not acknowledged. Nothing is ever cancelled here.
+    """
     checked = validate_rows(rows)
     for value in (buffer_before, buffer_after):
         if value is not None and not 0 <= value <= MAX_BUFFER_MINUTES:
             raise CalendarError(_("A buffer must be between 0 and %(max)d minutes.") % {"max": MAX_BUFFER_MINUTES},
                                 code="buffer")
-    locked = Resource.objects.select_for_update().get(pk=resource.pk)
+    locked = Resource.objects.select_for_update().select_related("clinic__city").get(pk=resource.pk)
+    _check_acknowledged(stranded_appointments(locked, new_weekly_rows=checked) if acknowledged is not None else [],
+                        acknowledged)
     WeeklyHours.objects.filter(resource=locked).delete()
     created = WeeklyHours.objects.bulk_create(
         [WeeklyHours(resource=locked, weekday=r.weekday, start=r.start, end=r.end) for r in checked])
@@ -115,12 +141,17 @@ def _check_range(start: datetime, end: datetime):
 
 @transaction.atomic
 def add_exception(resource: Resource, kind: str, start: datetime, end: datetime, reason: str,
-                  actor) -> AvailabilityException:
-    """Add a closure (maintenance, holiday) or extra hours; times are aware datetimes, stored in UTC."""
+                  actor, *, acknowledged=None) -> AvailabilityException:
+    """Add a closure (maintenance, holiday) or extra hours; times are aware datetimes, stored in UTC.
+
+    ``acknowledged``: as for ``set_weekly_hours`` (a closure over booked sessions needs them acknowledged).
+    """
     if kind not in (AvailabilityException.CLOSED, AvailabilityException.EXTRA):
         raise CalendarError(_("Choose closed or extra hours."), code="kind")
     _check_range(start, end)
-    Resource.objects.select_for_update().filter(pk=resource.pk).exists()
+    list(Resource.objects.select_for_update().filter(pk=resource.pk).values_list("pk", flat=True))
+    if kind == AvailabilityException.CLOSED and acknowledged is not None:
+        _check_acknowledged(stranded_appointments(resource, new_closure=(start, end)), acknowledged)
     exception = AvailabilityException.objects.create(
         resource=resource, kind=kind, start=start.astimezone(av.UTC), end=end.astimezone(av.UTC),
         reason=(reason or "").strip()[:200], created_by=actor if getattr(actor, "is_authenticated", False) else None)
@@ -129,11 +160,16 @@ def add_exception(resource: Resource, kind: str, start: datetime, end: datetime,
 
 
 @transaction.atomic
-def remove_exception(resource: Resource, exception: AvailabilityException | int, actor) -> None:
+def remove_exception(resource: Resource, exception: AvailabilityException | int, actor, *, acknowledged=None) -> None:
+    """Remove a closure or extra hours; removing extra hours that carry booked sessions needs them acknowledged."""
     exception_id = getattr(exception, "pk", exception)
-    deleted, _rows_deleted = AvailabilityException.objects.filter(resource=resource, pk=exception_id).delete()
-    if not deleted:
+    list(Resource.objects.select_for_update().filter(pk=resource.pk).values_list("pk", flat=True))
+    current = AvailabilityException.objects.filter(resource=resource, pk=exception_id).first()
+    if current is None:
         raise CalendarError(_("This exception no longer exists."), code="missing")
+    if current.kind == AvailabilityException.EXTRA and acknowledged is not None:
+        _check_acknowledged(stranded_appointments(resource, without_exception=current), acknowledged)
+    current.delete()
     log.info("resource %s: exception %s removed by %s", resource.pk, exception_id, getattr(actor, "pk", None))
 
 

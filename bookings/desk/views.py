@@ -106,9 +106,10 @@ def _acknowledged(request) -> set[int]:
     return ids
 
 
-def _needs_confirmation(request, stranded) -> bool:
-    """True unless the coordinator confirmed handling every stranded session listed."""
-    return bool(stranded) and not {a.pk for a in stranded} <= _acknowledged(request)
+def _warn_acknowledged(request, acknowledged):
+    if acknowledged:
+        messages.warning(request, _("Saved. The booked sessions you confirmed are outside the opening hours now: "
+                                    "contact these patients and move or cancel their bookings."))
 
 
 # --------------------------------------------------------------------------------- home, day list
@@ -242,25 +243,22 @@ def hours(request, resource_id):
         formset = HoursFormSet(request.POST, prefix="hours")
         buffers = BuffersForm(request.POST, prefix="buffers")
         if formset.is_valid() and buffers.is_valid():
-            rows = formset.rows()
+            acknowledged = _acknowledged(request)
             try:
-                calendar_service.validate_rows(rows)
-                stranded = calendar_service.stranded_appointments(resource, new_weekly_rows=rows)
-                if _needs_confirmation(request, stranded):
-                    messages.warning(request, _("These changes would leave booked sessions outside the opening "
-                                                "hours. Nothing was saved yet."))
-                else:
-                    calendar_service.set_weekly_hours(
-                        resource, rows, request.user,
-                        buffer_before=buffers.cleaned_data["buffer_before_minutes"],
-                        buffer_after=buffers.cleaned_data["buffer_after_minutes"])
-                    messages.success(request, _("Weekly hours saved."))
-                    if stranded:
-                        messages.warning(request, _("%(n)d booked sessions are now outside the opening hours: "
-                                                    "contact these patients.") % {"n": len(stranded)})
-                    return redirect("desk:week", resource.pk)
+                calendar_service.set_weekly_hours(
+                    resource, formset.rows(), request.user,
+                    buffer_before=buffers.cleaned_data["buffer_before_minutes"],
+                    buffer_after=buffers.cleaned_data["buffer_after_minutes"], acknowledged=acknowledged)
+            except calendar_service.StrandedSessions as exc:
+                stranded = exc.appointments
+                messages.warning(request, _("These changes would leave booked sessions outside the opening "
+                                            "hours. Nothing was saved yet."))
             except services.BookingError as exc:
                 messages.error(request, exc.message)
+            else:
+                messages.success(request, _("Weekly hours saved."))
+                _warn_acknowledged(request, acknowledged)
+                return redirect("desk:week", resource.pk)
         else:
             messages.error(request, _("Please correct the errors below."))
     else:
@@ -296,22 +294,18 @@ def exceptions(request, resource_id):
         messages.error(request, _("Please correct the errors below."))
         return _exceptions_page(request, resource, form)
     data = form.cleaned_data
-    stranded = []
-    if data["kind"] == AvailabilityException.CLOSED:
-        stranded = calendar_service.stranded_appointments(resource, new_closure=(data["start"], data["end"]))
-        if _needs_confirmation(request, stranded):
-            messages.warning(request, _("This closure covers booked sessions. Nothing was saved yet."))
-            return _exceptions_page(request, resource, form, stranded)
+    acknowledged = _acknowledged(request)
     try:
         calendar_service.add_exception(resource, data["kind"], data["start"], data["end"], data["reason"],
-                                       request.user)
+                                       request.user, acknowledged=acknowledged)
+    except calendar_service.StrandedSessions as exc:
+        messages.warning(request, _("This closure covers booked sessions. Nothing was saved yet."))
+        return _exceptions_page(request, resource, form, exc.appointments)
     except services.BookingError as exc:
         messages.error(request, exc.message)
         return _exceptions_page(request, resource, form)
     messages.success(request, _("Exception added."))
-    if stranded:
-        messages.warning(request, _("%(n)d booked sessions fall in this closure: contact these patients.")
-                         % {"n": len(stranded)})
+    _warn_acknowledged(request, acknowledged)
     return redirect("desk:exceptions", resource.pk)
 
 
@@ -320,23 +314,19 @@ def exceptions(request, resource_id):
 def exception_delete(request, resource_id, exception_id):
     resource = _resource(request, resource_id)
     exception = get_object_or_404(AvailabilityException, pk=exception_id, resource=resource)
-    stranded = []
-    if exception.kind == AvailabilityException.EXTRA:
-        stranded = calendar_service.stranded_appointments(resource, without_exception=exception)
-        if _needs_confirmation(request, stranded):
-            context = {"resource": resource, "clinic": resource.clinic, "exception": exception,
-                       "stranded": stranded, "tz_name": resource.clinic.zone_name}
-            messages.warning(request, _("Booked sessions use these extra hours. Nothing was removed yet."))
-            return _render(request, "desk/exception_delete.html", context, resource.clinic.tz)
+    acknowledged = _acknowledged(request)
     try:
-        calendar_service.remove_exception(resource, exception, request.user)
+        calendar_service.remove_exception(resource, exception, request.user, acknowledged=acknowledged)
+    except calendar_service.StrandedSessions as exc:
+        context = {"resource": resource, "clinic": resource.clinic, "exception": exception,
+                   "stranded": exc.appointments, "tz_name": resource.clinic.zone_name}
+        messages.warning(request, _("Booked sessions use these extra hours. Nothing was removed yet."))
+        return _render(request, "desk/exception_delete.html", context, resource.clinic.tz)
     except services.BookingError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Exception removed."))
-        if stranded:
-            messages.warning(request, _("%(n)d booked sessions are now outside the opening hours: "
-                                        "contact these patients.") % {"n": len(stranded)})
+        _warn_acknowledged(request, acknowledged)
     return redirect("desk:exceptions", resource.pk)
 
 

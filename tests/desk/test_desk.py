@@ -516,3 +516,24 @@ def test_week_and_day_queries_do_not_grow_with_bookings(staff_client, gk, patien
         assert staff_client.get(reverse("desk:week", args=[gk.pk]) + f"?start={monday}").status_code == 200
     with django_assert_max_num_queries(12):
         assert staff_client.get(reverse("desk:day", args=[gk.clinic_id]) + f"?date={monday}").status_code == 200
+
+
+def test_acknowledgement_is_rechecked_when_saving(gk, staff, patient):
+    """A session booked after the warning was shown is not silently stranded: the save is refused."""
+    offering = offering_for(gk)
+    tz = gk.clinic.tz
+    monday = future_weekday(days_ahead=65)
+    first = make_booking(offering, patient, Booking.CONFIRMED, start=local(monday, 9, tz)).appointments.get()
+    rows = [(d, time(13), time(17)) for d in range(5)]
+    assert calendar_service.stranded_appointments(gk, new_weekly_rows=rows) == [first]
+    late = make_booking(offering, patient, Booking.AWAITING_PAYMENT, start=local(monday, 10, tz),
+                        status=Appointment.HELD).appointments.get()
+    with pytest.raises(calendar_service.StrandedSessions) as refused:
+        calendar_service.set_weekly_hours(gk, rows, staff, acknowledged={first.pk})
+    assert [a.pk for a in refused.value.appointments] == [first.pk, late.pk]
+    assert not gk.weekly_hours.filter(start=time(13)).exists()
+    calendar_service.set_weekly_hours(gk, rows, staff, acknowledged={first.pk, late.pk})
+    assert gk.weekly_hours.filter(start=time(13)).count() == 5
+    # a held session whose hold ran out no longer counts
+    Allocation.objects.filter(appointment=late).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert calendar_service.stranded_appointments(gk, new_weekly_rows=rows) == [first]
