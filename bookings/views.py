@@ -56,6 +56,15 @@ def _patient_zone(user):
         return None
 
 
+def _too_many(request, scope) -> HttpResponse | None:
+    """The same per-user limit as the API (shared cache): a 429 page, or None when the request may go on."""
+    from portal.ratelimit import allow
+
+    if allow(scope, str(request.user.pk), getattr(settings, "BOOKING_RATE_LIMIT", "30/m")):
+        return None
+    return render(request, "429.html", status=429)
+
+
 def _offering_or_404(offering_id) -> Offering:
     if not Offering.objects.filter(pk=offering_id).exists():
         raise Http404
@@ -200,6 +209,9 @@ def book_offering(request, offering_id):
     if request.method == "GET":
         return _slot_page(request, offering)
 
+    limited = _too_many(request, "hold")
+    if limited:
+        return limited
     form = SlotChoiceForm(request.POST)
     if not form.is_valid():
         return _slot_page(request, offering, status=400, error=form.first_error())
@@ -236,6 +248,9 @@ def request_treatment(request, offering_id):
     uploads = store_record is not None
     status = 200
     if request.method == "POST":
+        limited = _too_many(request, "booking")
+        if limited:
+            return limited
         form = RequestTreatmentForm(request.POST, request.FILES, uploads_enabled=uploads)
         if form.is_valid():
             booking, file_error = _create_request(request, offering, form, uploads)
@@ -347,6 +362,9 @@ def accept_quote(request, reference):
         return redirect("booking_detail", reference=booking.reference)
     error, status, alternatives = "", 200, None
     if request.method == "POST":
+        limited = _too_many(request, "hold")
+        if limited:
+            return limited
         form = SlotChoiceForm(request.POST)
         if not form.is_valid():
             error, status = form.first_error(), 400

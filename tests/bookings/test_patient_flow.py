@@ -553,3 +553,10 @@ def test_test_double_routes_call_the_provider_helpers(settings, monkeypatch):
 def test_payment_state_model_is_untouched_by_page_views(patient_client, awaiting):
     patient_client.get(reverse("booking_checkout", args=[awaiting.reference]))
     assert not Payment.objects.filter(booking=awaiting).exists()
+
+
+def test_slot_posts_share_the_api_rate_limit(patient_client, patient, offering, settings):
+    settings.BOOKING_RATE_LIMIT = "2/m"
+    url = reverse("book_offering", args=[offering.pk])
+    codes = [patient_client.post(url, {"start": "bogus", "client_key": "k"}).status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
