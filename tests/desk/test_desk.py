@@ -537,3 +537,22 @@ def test_acknowledgement_is_rechecked_when_saving(gk, staff, patient):
     # a held session whose hold ran out no longer counts
     Allocation.objects.filter(appointment=late).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert calendar_service.stranded_appointments(gk, new_weekly_rows=rows) == [first]
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk", "zh-hans"])
+def test_desk_speaks_the_staff_members_language(staff_client, gk, patient, lang):
+    from bookings.models import MedicalRecord
+
+    booking = make_booking(offering_for(gk), patient, Booking.QUOTED,
+                           start=local(future_weekday(days_ahead=75), 10, gk.clinic.tz))
+    record = MedicalRecord.objects.create(owner=patient, booking=booking, file="records/y.pdf", original_name="y.pdf",
+                                          content_type="application/pdf", size=10, sha256="1" * 64)
+    headers = {"HTTP_ACCEPT_LANGUAGE": lang}
+    for url in (reverse("desk:home"), reverse("desk:week", args=[gk.pk]), reverse("desk:hours", args=[gk.pk]),
+                reverse("desk:exceptions", args=[gk.pk]), reverse("desk:queue", args=[gk.clinic_id]),
+                reverse("desk:day", args=[gk.clinic_id])):
+        response = staff_client.get(url, **headers)
+        assert response.status_code == 200, url
+        assert f'lang="{lang}"' in response.content.decode(), url
+    page = staff_client.get(reverse("desk:booking", args=[booking.pk]), **headers).content.decode()
+    assert f"/{lang}/my/records/{record.id}/" in page
