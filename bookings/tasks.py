@@ -49,3 +49,11 @@ def retry_refund(self, refund_id):
     if refund.state == Refund.PENDING:
         raise self.retry(countdown=600)
     return refund.state
+
+
+@shared_task(acks_late=True)
+def publish_scheduled_pages():
+    """Wagtail's scheduled publishing (go-live and expiry dates set by editors)."""
+    from django.core.management import call_command
+
+    call_command("publish_scheduled", verbosity=0)

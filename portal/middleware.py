@@ -58,10 +58,17 @@ class AnonymousPageCacheMiddleware:
 STAFF_PREFIXES = ("/admin/", "/django-admin/", "/desk/")
 
 
+def is_staff_member(user) -> bool:
+    """Editors, admins and clinic staff: the accounts that must use two-factor authentication."""
+    if user.is_staff or user.is_superuser or user.has_perm("wagtailadmin.access_admin"):
+        return True
+    return user.clinic_memberships.exists()
+
+
 def needs_mfa(user) -> bool:
     from allauth.mfa.models import Authenticator
 
-    return not Authenticator.objects.filter(user=user).exists()
+    return is_staff_member(user) and not Authenticator.objects.filter(user=user).exists()
 
 
 class StaffMFAMiddleware:
