@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 
 from .models import Appointment, Booking, PatientProfile
 
@@ -50,8 +51,8 @@ def _d(value) -> str:
 class _Letter(FPDF):
     def __init__(self):
         super().__init__(format="A4")
-        self.set_margins(20, 18, 20)
-        self.set_auto_page_break(True, margin=18)
+        self.set_margins(20, 14, 20)
+        self.set_auto_page_break(True, margin=14)
         regular, bold = font_paths()
         self.has_unicode = regular is not None
         if self.has_unicode:
@@ -73,11 +74,16 @@ class _Letter(FPDF):
         self.multi_cell(0, 5.6, self.t(value), new_x="LMARGIN", new_y="NEXT")
         self.ln(gap)
 
-    def row(self, label, value):
-        self.set_font(self.fam, "B", 10)
-        self.cell(62, 6, self.t(label))
+    def rows(self, pairs):
+        """Label/value pairs in two columns; both wrap, so long translations never overlap."""
         self.set_font(self.fam, "", 10)
-        self.multi_cell(0, 6, self.t(value), new_x="LMARGIN", new_y="NEXT")
+        with self.table(col_widths=(38, 62), first_row_as_headings=False, borders_layout="NONE",
+                        line_height=5, text_align="LEFT", padding=(0.4, 1, 0.4, 0)) as table:
+            for label, value in pairs:
+                row = table.row()
+                row.cell(self.t(label), style=FontFace(emphasis="BOLD"))
+                row.cell(self.t(value))
+        self.ln(1)
 
 
 def stay_dates(sessions: list[Appointment], tz, stay_days: int):
@@ -91,15 +97,18 @@ def stay_dates(sessions: list[Appointment], tz, stay_days: int):
 
 def _person(pdf: _Letter, heading: str, person):
     pdf.para(heading, size=11, style="B", gap=0.5)
-    pdf.row(_("Full name"), f"{person.family_name.upper()} {person.given_names}")
-    pdf.row(_("Date of birth"), _d(person.date_of_birth))
-    pdf.row(_("Citizenship"), person.citizenship.name if person.citizenship else "—")
-    pdf.row(_("Passport number"), person.passport_number)
-    pdf.row(_("Passport valid until"), _d(person.passport_expiry))
+    pairs = [
+        (_("Full name"), f"{person.family_name.upper()} {person.given_names}"),
+        (_("Date of birth"), _d(person.date_of_birth)),
+        (_("Citizenship"), person.citizenship.name if person.citizenship else "—"),
+        (_("Passport number"), person.passport_number),
+        (_("Passport valid until"), _d(person.passport_expiry)),
+    ]
     relationship = getattr(person, "relationship", "")
     if relationship:
-        pdf.row(_("Relationship to the patient"), relationship)
-    pdf.ln(2)
+        pairs.append((_("Relationship to the patient"), relationship))
+    pdf.rows(pairs)
+    pdf.ln(1)
 
 
 def build_visa_letter(booking: Booking, profile: PatientProfile, now=None) -> bytes:
@@ -116,12 +125,13 @@ def build_visa_letter(booking: Booking, profile: PatientProfile, now=None) -> by
     pdf.set_author("Emhana")
     pdf.add_page()
     pdf.para(clinic.title, size=14, style="B", gap=0.5)
-    address = ", ".join(p for p in (clinic.address, clinic.city.name, _("Republic of Kazakhstan")) if p)
+    city = clinic.city.name if clinic.city.name not in (clinic.address or "") else ""
+    address = ", ".join(p for p in (clinic.address, city, _("Republic of Kazakhstan")) if p)
     pdf.para(address, size=10, gap=0.5)
     contact = " · ".join(p for p in (clinic.phone, clinic.email) if p)
     if contact:
         pdf.para(contact, size=10, gap=0.5)
-    pdf.ln(4)
+    pdf.ln(2)
     pdf.para(_("Date: %(date)s") % {"date": _d(now.astimezone(tz).date())}, size=10, gap=0.5)
     pdf.para(_("Reference: %(ref)s") % {"ref": booking.reference}, size=10, gap=4)
     pdf.para(_("To the Embassy or Consulate of the Republic of Kazakhstan"), style="B", gap=3)
@@ -130,8 +140,8 @@ def build_visa_letter(booking: Booking, profile: PatientProfile, now=None) -> by
     name = profile.full_name
     if sessions:
         arrival, first, last, departure = stay_dates(sessions, tz, booking.offering.stay_days)
-        pdf.para(_("%(clinic)s confirms that %(name)s is booked for the treatment “%(treatment)s” at our clinic "
-                   "in %(city)s, from %(first)s to %(last)s. The deposit for the treatment has been paid.") % {
+        pdf.para(_("%(clinic)s confirms that %(name)s is booked, from %(first)s to %(last)s, for the treatment "
+                   "“%(treatment)s” at our clinic in %(city)s. The deposit for the treatment has been paid.") % {
             "clinic": clinic.title, "name": name, "treatment": booking.service_title, "city": clinic.city.name,
             "first": _d(first), "last": _d(last)})
     else:
@@ -147,15 +157,15 @@ def build_visa_letter(booking: Booking, profile: PatientProfile, now=None) -> by
         _person(pdf, _("Accompanying person %(n)d") % {"n": i}, companion)
 
     pdf.para(_("Treatment"), size=11, style="B", gap=0.5)
-    pdf.row(_("Treatment"), booking.service_title)
-    pdf.row(_("Clinic"), clinic.title)
+    pairs = [(_("Treatment"), booking.service_title), (_("Clinic"), clinic.title)]
     if sessions:
         local = [(a.start.astimezone(tz), a.end.astimezone(tz)) for a in sessions]
-        pdf.row(_("Sessions"), "; ".join(f"{_d(s.date())} {s:%H:%M}–{e:%H:%M}" for s, e in local))
-        pdf.row(_("Planned stay"), _("%(arrival)s – %(departure)s (arrival the day before treatment)") % {
-            "arrival": _d(arrival), "departure": _d(departure)})
-    pdf.row(_("Booking reference"), booking.reference)
-    pdf.ln(4)
+        pairs.append((_("Sessions"), "; ".join(f"{_d(s.date())} {s:%H:%M}–{e:%H:%M}" for s, e in local)))
+        pairs.append((_("Planned stay"), _("%(arrival)s – %(departure)s (arrival the day before treatment)") % {
+            "arrival": _d(arrival), "departure": _d(departure)}))
+    pairs.append((_("Booking reference"), booking.reference))
+    pdf.rows(pairs)
+    pdf.ln(2)
     pdf.para(_("The dates may change on medical advice; this letter is regenerated from the booking's current "
                 "dates each time it is downloaded. To check it, contact the clinic quoting the reference above."),
              size=9, gap=4)
