@@ -242,7 +242,13 @@ def insert_rows(template, rows: list[dict]) -> None:
     sql = f"INSERT INTO {qn(template._meta.db_table)} ({columns}) VALUES ({marks})"
     names = [f.attname for f in fields]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [tuple(row.get(n, base[n]) for n in names) for row in rows])
+        if connection.vendor == "postgresql":  # COPY: an order of magnitude faster than executemany there
+            copy_sql = f"COPY {qn(template._meta.db_table)} ({columns}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(tuple(row.get(n, base[n]) for n in names))
+        else:
+            cursor.executemany(sql, [tuple(row.get(n, base[n]) for n in names) for row in rows])
 
 
 def reset_sequences(models) -> None:
