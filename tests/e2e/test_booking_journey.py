@@ -1,0 +1,84 @@
+"""A signed-in patient books a PET-CT slot on a phone and pays the deposit with 4242 4242 4242 4242,
+through our Stripe.js test double and localstripe (in-process, 127.0.0.1; nothing leaves the machine)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+from django.test import Client
+from django.urls import clear_url_caches, set_urlconf
+
+from .conftest import E2E, pet_ct, service_url, shoot
+
+pytestmark = E2E
+
+
+def _reload_urls():
+    import portal.urls
+
+    importlib.reload(portal.urls)
+    clear_url_caches()
+    set_urlconf(None)
+
+
+@pytest.fixture
+def stripe_test_double(settings):
+    """localstripe plus settings.STRIPE_JS_TEST_DOUBLE; /stripe-test/ is routed only when that is true at
+    import time of portal.urls, so the URLconf is reloaded with it on, and again afterwards."""
+    from tests.localstripe_server import LocalStripe
+
+    with LocalStripe() as ls:
+        settings.STRIPE_API_BASE = ls.url
+        settings.STRIPE_JS_TEST_DOUBLE = True
+        _reload_urls()
+        try:
+            yield ls
+        finally:
+            settings.STRIPE_JS_TEST_DOUBLE = False
+            settings.STRIPE_API_BASE = None
+            _reload_urls()
+
+
+def test_patient_books_pet_ct_and_pays_by_card(context, page, live_server, patient, stripe_test_double):
+    from bookings.models import Booking
+
+    client = Client()
+    client.force_login(patient)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                          "url": live_server.url}])
+
+    page.goto(service_url(pet_ct(), "ru"))
+    page.locator("#clinics a.button[href*='/book/']").first.click()
+    page.wait_for_url(re.compile(r"/book/\d+/"))
+    slot = page.locator("form.slot-form button[type=submit]")
+    for _ in range(4):  # the first week may have no free slot (notice period, weekend)
+        if slot.count():
+            break
+        page.locator("a[rel=next]").click()
+        page.wait_for_load_state("domcontentloaded")
+    assert slot.count(), "no free PET-CT slot in the next four weeks"
+    shoot(page, "journey-1-slots")
+    slot.first.click()
+
+    page.wait_for_url(re.compile(r"/bookings/[A-Z0-9-]+/pay/$"))
+    reference = re.search(r"/bookings/([A-Z0-9-]+)/pay/", page.url).group(1)
+    booking = Booking.objects.get(reference=reference)
+    assert booking.user_id == patient.pk and booking.state == Booking.AWAITING_PAYMENT
+    card = page.locator("input[name=cardnumber]")
+    card.wait_for(state="visible")
+    card.fill("4242 4242 4242 4242")
+    for name, value in (("exp-date", "12 / 34"), ("cvc", "123")):
+        field = page.locator(f"input[name={name}]")
+        if field.count():
+            field.fill(value)
+    shoot(page, "journey-2-checkout")
+    page.locator("#pay-button").click()
+
+    page.wait_for_url(re.compile(rf"/bookings/{reference}/$"), timeout=30_000)
+    booking.refresh_from_db()
+    assert booking.state == Booking.CONFIRMED
+    assert booking.payments.filter(state="succeeded").exists()
+    assert reference in page.locator("main").inner_text()
+    shoot(page, "journey-3-confirmed")
