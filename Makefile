@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## create the virtual environment and install (idempotent)
+FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
+$(FONT):  ## the visa letter's Unicode font (Cyrillic); Debian's fonts-dejavu-core
+	apt-get update -qq && apt-get install -y -qq fonts-dejavu-core
+
+setup: $(STAMP) $(FONT)  ## create the virtual environment and install (idempotent)
 
 db: setup
 	$(PY) manage.py migrate --noinput

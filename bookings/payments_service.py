@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,6 +21,7 @@ from .payments import InvalidWebhook, PaymentError, PaymentResult, ProviderUnava
 from .services import BookingError
 
 log = logging.getLogger("emhana.payments")
+PAYMENT_GRACE = timedelta(minutes=20)  # a 3-D Secure step or a processing payment keeps the slots this long
 
 def decline_message(code: str | None) -> str:
     # looked up at call time so that the message is in the patient's language
@@ -60,13 +62,15 @@ def start_payment(booking: Booking, user) -> Payment:
         booking = Booking.objects.select_for_update().get(pk=booking.pk, user=user)
         if booking.state == Booking.CONFIRMED:
             raise BookingError(_("This booking is already paid."), code="already_paid")
+        live = booking.payments.filter(state__in=[Payment.CREATED, Payment.REQUIRES_ACTION, Payment.PROCESSING,
+                                                  Payment.SUCCEEDED]).order_by("-id").first()
+        if live is not None and live.intent_id:
+            return live  # an attempt under way (e.g. 3-D Secure) may finish even past the deadline
         if booking.state != Booking.AWAITING_PAYMENT:
             raise BookingError(_("This booking is not waiting for a payment."), code="invalid_state")
         if booking.payment_due_at and booking.payment_due_at <= timezone.now():
             raise BookingError(_("The time to pay for this booking ran out. Please choose a time again."),
                                code="hold_expired")
-        live = booking.payments.filter(state__in=[Payment.CREATED, Payment.REQUIRES_ACTION, Payment.PROCESSING,
-                                                  Payment.SUCCEEDED]).order_by("-id").first()
         if live is not None:
             return live
         return Payment.objects.create(booking=booking, amount=booking.deposit, currency=booking.currency,
@@ -131,6 +135,8 @@ def apply_result(payment: Payment, result: PaymentResult) -> Payment:
     payment.client_secret = result.client_secret
     if payment.state == Payment.SUCCEEDED:
         _settle(payment)
+    elif payment.state in (Payment.REQUIRES_ACTION, Payment.PROCESSING):
+        services.extend_payment_window(payment.booking, PAYMENT_GRACE)
     return payment
 
 

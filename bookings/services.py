@@ -521,6 +521,20 @@ def _retake(booking: Booking, now: datetime) -> bool:
     return True
 
 
+def extend_payment_window(booking: Booking, grace: timedelta, now: datetime | None = None) -> None:
+    """Money is moving (3-D Secure, processing): keep the slots a little longer, never shorter."""
+    now = now or timezone.now()
+    until = now + grace
+    with transaction.atomic():
+        booking = _locked(booking)
+        if booking.state != Booking.AWAITING_PAYMENT:
+            return
+        if booking.payment_due_at is None or booking.payment_due_at < until:
+            booking.payment_due_at = until
+            booking.save(update_fields=["payment_due_at"])
+            Allocation.objects.filter(appointment__booking=booking, live=True).update(expires_at=until)
+
+
 def expire_booking(booking: Booking, now: datetime | None = None) -> Booking:
     now = now or timezone.now()
     with transaction.atomic():
@@ -635,8 +649,10 @@ def cancel_booking(booking: Booking, actor, reason: str = PATIENT, now: datetime
         raise BookingError(_("Unknown cancellation reason."), code="reason")
     with transaction.atomic():
         booking = _locked(booking)
-        if booking.state in (Booking.CANCELLED, Booking.REFUNDED):
-            return booking, refund_due(booking, reason, now)
+        if booking.state in (Booking.CANCELLED, Booking.REFUNDED):  # already done: nothing more is owed
+            return booking, RefundQuote(amount=0, paid=paid_amount(booking), percent=0, unused_sessions=0,
+                                        total_sessions=booking.appointments.count(),
+                                        explanation=_("This booking is already cancelled."))
         quote = refund_due(booking, reason, now)
         Allocation.objects.filter(appointment__booking=booking, live=True).update(live=False)
         booking.appointments.filter(status__in=[Appointment.HELD, Appointment.BOOKED]).update(

@@ -246,8 +246,14 @@ class Loader:
                 self.report.created.append(f"ExchangeRate {code}")
 
     def run(self) -> Report:
-        with transaction.atomic():
+        from django.core.management import call_command
+        from wagtail.signal_handlers import disable_reference_index_auto_update
+
+        # Wagtail re-indexes references on every save; for a bulk load, index once at the end.
+        with transaction.atomic(), disable_reference_index_auto_update():
             self._run()
+        if self.report.changed:
+            call_command("rebuild_references_index", verbosity=0)
         return self.report
 
     def _run(self):

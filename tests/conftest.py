@@ -33,3 +33,39 @@ def patient(django_user_model):
 def patient_client(client, patient):
     client.force_login(patient)
     return client
+
+
+@pytest.fixture(scope="session")
+def catalogue_snapshot(django_db_setup, django_db_blocker):
+    """The session's loaded catalogue and demo data, serialized once.
+
+    Transactional tests (races, the live server, the browser) empty every table afterwards; restoring
+    this snapshot takes seconds, loading the catalogue again much longer.
+    """
+    from django.db import connection
+
+    from catalog.models import ServicePage
+
+    with django_db_blocker.unblock():
+        if not ServicePage.objects.exists():  # an earlier transactional test flushed it
+            call_command("load_catalogue", verbosity=0)
+            call_command("load_demo", verbosity=0)
+        return connection.creation.serialize_db_to_string()
+
+
+@pytest.fixture(scope="module")
+def keep_catalogue(catalogue_snapshot, django_db_blocker):
+    """For modules of ``django_db(transaction=True, serialized_rollback=True)`` tests: each test starts with
+    the catalogue, and it is back after the module's last test for whatever runs next."""
+    from django.db import connection
+
+    from catalog.models import ServicePage
+
+    connection._test_serialized_contents = catalogue_snapshot
+    with django_db_blocker.unblock():
+        if not ServicePage.objects.exists():
+            connection.creation.deserialize_db_from_string(catalogue_snapshot)
+    yield
+    with django_db_blocker.unblock():
+        if not ServicePage.objects.exists():
+            connection.creation.deserialize_db_from_string(catalogue_snapshot)

@@ -9,9 +9,32 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 
+class PrivateFileStorage(FileSystemStorage):
+    """Medical records live outside MEDIA_ROOT and have no URL: only the checked view serves them.
+
+    The location is read from settings on each use (so tests and deployments can move it), and
+    files are readable by the application's user only.
+    """
+
+    def __init__(self):
+        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+    @property
+    def base_location(self):
+        return str(settings.PRIVATE_MEDIA_ROOT)
+
+    @property
+    def location(self):
+        import os
+
+        return os.path.abspath(self.base_location)
+
+    def url(self, name):
+        raise ValueError("Medical records have no public URL; use the record download view.")
+
+
 def private_storage():
-    """Medical records live outside MEDIA_ROOT and have no URL: only the checked view serves them."""
-    return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None)
+    return PrivateFileStorage()
 
 
 class PatientProfile(models.Model):

@@ -24,25 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _keep_catalogue(django_db_setup, django_db_blocker):
-    """Snapshot the loaded catalogue once, so serialized_rollback restores it rather than an empty site;
-    put it back after this module's last (flushing) test for whatever runs next."""
-    from django.core.management import call_command
-
-    from catalog.models import ServicePage
-
-    with django_db_blocker.unblock():
-        if not ServicePage.objects.exists():  # an earlier transactional test flushed it
-            call_command("load_catalogue", verbosity=0)
-            call_command("load_demo", verbosity=0)
-        snapshot = getattr(connection, "_emhana_catalogue_snapshot", None)
-        if snapshot is None:
-            snapshot = connection._emhana_catalogue_snapshot = connection.creation.serialize_db_to_string()
-        connection._test_serialized_contents = snapshot
-    yield
-    with django_db_blocker.unblock():
-        if not ServicePage.objects.exists():
-            connection.creation.deserialize_db_from_string(snapshot)
+def _keep_catalogue(keep_catalogue):
+    """The catalogue is there for every test here (tests/conftest.py)."""
 
 
 def racers() -> int:
