@@ -2,11 +2,10 @@
 
 import hashlib
 
-from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
+from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
