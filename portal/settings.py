@@ -5,6 +5,7 @@ console email, DEBUG on. Production (``DJANGO_ENV=production``): refuses to star
 without a real SECRET_KEY and turns on every secure setting ``check --deploy`` asks for.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -117,7 +118,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Racing writers get a clean "slot taken" rather than "database is locked" (TRAPS.md).
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     # a file, not memory, for tests too: racing threads then wait for the lock as in production
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
