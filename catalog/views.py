@@ -71,6 +71,8 @@ def catalogue_context(request, index_page):
         "clinics": list(ClinicPage.objects.live().only("id", "title", "slug").order_by("title")),
         "currency": display_currency(request),
         "querystring": query.urlencode(),
+        "filters_active": any(data.get(k) not in (None, "") for k in
+                              ("specialty", "city", "clinic", "price_min", "price_max", "stay_max")),
         "bad_page": str(page_number) != str(page_obj.number) and request.GET.get("page") is not None,
         "empty_message": _("No treatment matches these filters. Try fewer words or remove a filter."),
     }

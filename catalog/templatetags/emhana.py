@@ -6,13 +6,13 @@ from django import template
 from django.conf import settings
 from django.urls import translate_url
 from django.utils import translation
-from django.utils.formats import number_format
 
 register = template.Library()
 
 
 def _group(value) -> str:
-    return number_format(value, decimal_pos=0, use_l10n=True, force_grouping=True)
+    """Thousands grouped by threes with a narrow no-break space: readable in every language we serve."""
+    return f"{int(value):,}".replace(",", "\u202f")
 
 
 @register.filter
