@@ -2,7 +2,7 @@
 
 Data: tests/conftest.py loads the catalogue and demo clinics once per session. Live-server tests must be
 transactional, and pytest-django flushes the database after each of them, so we snapshot the loaded
-database once (serialized, as Django's serialized rollback does) and put it back before each e2e test that
+database once (tests/conftest.py's ``catalogue_snapshot``) and put it back before each e2e test that
 finds it empty, and after each e2e module for whatever runs next: restoring takes seconds, loading the
 catalogue again takes much longer.
 """
@@ -42,33 +42,20 @@ def _restore(snapshot: str) -> None:
     connection.creation.deserialize_db_from_string(snapshot)
 
 
-@pytest.fixture(scope="session")
-def _catalogue_snapshot(django_db_setup, django_db_blocker):
-    """The session's loaded database, serialized once."""
-    from django.core.management import call_command
-    from django.db import connection
-
-    with django_db_blocker.unblock():
-        if not _has_catalogue():  # something flushed it before us
-            call_command("load_catalogue", verbosity=0)
-            call_command("load_demo", verbosity=0)
-        return connection.creation.serialize_db_to_string()
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _restore_after_module(_catalogue_snapshot, django_db_blocker):
+def _restore_after_module(catalogue_snapshot, django_db_blocker):
     """After a module's last test was flushed away, put the catalogue back for whatever runs next."""
     yield
     with django_db_blocker.unblock():
         if not _has_catalogue():
-            _restore(_catalogue_snapshot)
+            _restore(catalogue_snapshot)
 
 
 @pytest.fixture
-def catalogue(live_server, _catalogue_snapshot):
+def catalogue(live_server, catalogue_snapshot):
     """The catalogue and demo clinics, there for this test (after the previous test's flush)."""
     if not _has_catalogue():
-        _restore(_catalogue_snapshot)
+        _restore(catalogue_snapshot)
     from django.core.cache import cache
 
     cache.clear()
