@@ -67,7 +67,7 @@ def is_staff_member(user) -> bool:
 def needs_mfa(user) -> bool:
     from allauth.mfa.models import Authenticator
 
-    return is_staff_member(user) and not Authenticator.objects.filter(user=user).exists()
+    return not Authenticator.objects.filter(user=user).exists() and is_staff_member(user)
 
 
 class StaffMFAMiddleware:

@@ -34,7 +34,7 @@ def readyz(request):
     except Exception as exc:  # noqa: BLE001
         checks["cache"] = f"error: {exc.__class__.__name__}"
         status = 503
-    if settings.CELERY_BROKER_URL:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
         try:
             from portal.celery import app
 
