@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from . import admin_records  # noqa: F401 — read-only records and their access log
+from .admin_records import ReadOnly, ReadOnlyAdmin  # also registers the read-only records and access log
 from .models import (
     AvailabilityException,
     Booking,
@@ -40,18 +40,14 @@ class ClinicMembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user",)
 
 
-class BookingEventInline(admin.TabularInline):
+class BookingEventInline(ReadOnly, admin.TabularInline):
     model = BookingEvent
     extra = 0
-    can_delete = False
     readonly_fields = ("from_state", "to_state", "actor", "at", "note")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(ReadOnlyAdmin):
     """Read-only: every state change goes through bookings.services (desk, API, patient pages)."""
 
     list_display = ("reference", "service_title", "clinic", "state", "created_at")
@@ -59,23 +55,5 @@ class BookingAdmin(admin.ModelAdmin):
     search_fields = ("reference", "user__email")
     inlines = [BookingEventInline]
 
-    def has_change_permission(self, request, obj=None):
-        return False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Payment, Refund, WebhookEvent)
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+admin.site.register([Payment, Refund, WebhookEvent], ReadOnlyAdmin)

@@ -10,7 +10,9 @@ from django.contrib import admin
 from .models import MedicalRecord, RecordAccess
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnly:
+    """No adding, changing or deleting through the admin: history is written only by the services."""
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -21,22 +23,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class RecordAccessInline(admin.TabularInline):
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
+
+
+class RecordAccessInline(ReadOnly, admin.TabularInline):
     model = RecordAccess
     fields = ("at", "user", "action", "ip")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MedicalRecord)
