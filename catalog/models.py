@@ -16,6 +16,7 @@ from django.utils.functional import cached_property
 from django.utils.html import strip_tags
 from django.utils.translation import gettext_lazy as _
 from modelcluster.fields import ParentalKey
+from wagtail.admin.forms import WagtailAdminPageForm
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Orderable, Page
@@ -145,8 +146,24 @@ class SpecialtyPage(ImportKeyMixin, Page):
         return context
 
 
+class ServicePageForm(WagtailAdminPageForm):
+    """Refuses to delete an offering that patients have booked: untick "bookable" instead."""
+
+    def clean(self):
+        cleaned = super().clean()
+        formset = self.formsets.get("offerings")
+        for form in getattr(formset, "deleted_forms", []):
+            offering = form.instance
+            if offering.pk and offering.bookings.exists():
+                self.add_error(None, _("%(clinic)s's offering has bookings and cannot be deleted; untick "
+                                       "\"bookable\" to stop new bookings.") % {"clinic": offering.clinic})
+        return cleaned
+
+
 class ServicePage(ImportKeyMixin, Page):
     """One kind of high-tech care. Its offerings say which clinics provide it, at what price."""
+
+    base_form_class = ServicePageForm
 
     summary = models.TextField(_("summary"), blank=True)
     synonyms = models.TextField(_("synonyms"), blank=True,

@@ -71,3 +71,22 @@ def test_patients_cannot_open_the_admin(patient_client):
     response = patient_client.get("/admin/")
     assert response.status_code in (302, 403)
     assert "/admin/" not in response.get("Location", "/admin/x").replace("next=/admin/", "")
+
+
+def test_an_offering_with_bookings_cannot_be_deleted_by_publishing(editor_client, patient):
+    from bookings.models import Booking
+
+    service = ServicePage.objects.live().filter(offerings__isnull=False).first()
+    offering = service.offerings.order_by("sort_order", "pk").first()
+    Booking.objects.create(user=patient, offering=offering, clinic=offering.clinic, price=offering.price,
+                           deposit=offering.deposit, service_title=service.title)
+    edit_url = f"/admin/pages/{service.pk}/edit/"
+    data = form_fields(editor_client.get(edit_url).content.decode())
+    prefix = next(k[: -len("-id")] for k, v in data.items()
+                  if k.startswith("offerings-") and k.endswith("-id") and v == str(offering.pk))
+    data[f"{prefix}-DELETE"] = "1"
+    data["action-publish"] = "action-publish"
+    response = editor_client.post(edit_url, data)
+    assert response.status_code == 200  # the form comes back with the reason
+    assert "cannot be deleted" in response.content.decode()
+    assert type(offering).objects.filter(pk=offering.pk).exists()
