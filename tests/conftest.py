@@ -14,6 +14,21 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _tasks_run_in_the_test(request):
+    """Tasks run eagerly in the test process, even in CI's pass with a broker — except the worker tests,
+    which enqueue for a real Celery worker."""
+    from portal.celery import app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
     yield

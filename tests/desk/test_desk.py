@@ -526,7 +526,7 @@ def test_acknowledgement_is_rechecked_when_saving(gk, staff, patient):
     first = make_booking(offering, patient, Booking.CONFIRMED, start=local(monday, 9, tz)).appointments.get()
     rows = [(d, time(13), time(17)) for d in range(5)]
     assert calendar_service.stranded_appointments(gk, new_weekly_rows=rows) == [first]
-    late = make_booking(offering, patient, Booking.AWAITING_PAYMENT, start=local(monday, 10, tz),
+    late = make_booking(offering, patient, Booking.AWAITING_PAYMENT, start=local(monday, 12, tz),
                         status=Appointment.HELD).appointments.get()
     with pytest.raises(calendar_service.StrandedSessions) as refused:
         calendar_service.set_weekly_hours(gk, rows, staff, acknowledged={first.pk})
