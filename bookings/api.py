@@ -41,16 +41,25 @@ class Problem(Schema):
     alternatives: list[dict] = []
 
 
-def problem(exc: services.BookingError):
+def problem(exc: services.BookingError, tz=None):
     body = {"code": exc.code, "message": str(exc.message)}
     if isinstance(exc, services.SlotTaken):
-        body["alternatives"] = [option_out(o) for o in exc.alternatives]
+        body["alternatives"] = [option_out(o, tz) for o in exc.alternatives]
     return exc.status, body
 
 
-def option_out(option) -> dict:
-    return {"start": option.start.isoformat(), "end": option.sessions[-1][1].isoformat() if option.sessions else None,
-            "sessions": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in option.sessions]}
+def option_out(option, tz=None) -> dict:
+    """Times in ISO 8601 with the clinic's own offset (+05:00 in Kazakhstan), as patients read them."""
+    def iso(dt):
+        return (dt.astimezone(tz) if tz else dt).isoformat()
+
+    return {"start": iso(option.start), "end": iso(option.sessions[-1][1]) if option.sessions else None,
+            "sessions": [{"start": iso(s), "end": iso(e)} for s, e in option.sessions]}
+
+
+def appointments_out(appointments, tz) -> list[dict]:
+    return [{"seq": a.seq, "start": a.start.astimezone(tz), "end": a.end.astimezone(tz), "status": a.status}
+            for a in appointments]
 
 
 class OfferingOut(Schema):
@@ -124,8 +133,9 @@ def offering_slots(request, offering_id: int, start: date, end: date):
         return 400, {"code": "range", "message": str(translation.gettext(
             "Ask for at most %(days)d days at a time.") % {"days": MAX_DAYS})}
     options = services.offering_slots(offering, start, end)
+    tz = offering.clinic.tz
     return {"offering": offering.id, "timezone": offering.clinic.zone_name, "course": offering.sessions > 1,
-            "slots": [option_out(o) for o in options]}
+            "slots": [option_out(o, tz) for o in options]}
 
 
 class HoldIn(Schema):
@@ -151,8 +161,7 @@ class HoldOut(Schema):
 
 def hold_out(hold: Hold) -> dict:
     return {"id": hold.id, "offering": hold.offering_id, "status": hold.status, "expires_at": hold.expires_at,
-            "appointments": [{"seq": a.seq, "start": a.start, "end": a.end, "status": a.status}
-                             for a in hold.appointments.order_by("seq")]}
+            "appointments": appointments_out(hold.appointments.order_by("seq"), hold.offering.clinic.tz)}
 
 
 @router.post("/holds", auth=AUTH, response={201: HoldOut, 400: Problem, 409: Problem, 429: Problem, 503: Problem},
@@ -162,11 +171,14 @@ def create_hold(request, payload: HoldIn):
     user = user_of(request)
     try:
         offering = services.get_offering(payload.offering)
-        if payload.start.tzinfo is None:
-            raise services.BookingError(translation.gettext("Give the time with its time zone offset."), "start")
-        hold = services.place_hold(user, offering, payload.start, payload.client_key)
     except services.BookingError as exc:
         return problem(exc)
+    if payload.start.tzinfo is None:
+        return 400, {"code": "start", "message": translation.gettext("Give the time with its time zone offset.")}
+    try:
+        hold = services.place_hold(user, offering, payload.start, payload.client_key)
+    except services.BookingError as exc:
+        return problem(exc, offering.clinic.tz)
     return 201, hold_out(hold)
 
 
@@ -217,8 +229,7 @@ def booking_out(b: Booking) -> dict:
         "id": b.id, "reference": b.reference, "state": b.state, "service": b.service_title, "clinic": b.clinic.title,
         "timezone": b.clinic.zone_name, "currency": b.currency, "price": b.price, "deposit": b.deposit,
         "payment_due_at": b.payment_due_at,
-        "appointments": [{"seq": a.seq, "start": a.start, "end": a.end, "status": a.status}
-                         for a in b.appointments.order_by("seq")],
+        "appointments": appointments_out(b.appointments.order_by("seq"), b.clinic.tz),
         "payments": [{"id": p.id, "state": p.state, "amount": p.amount, "currency": p.currency,
                       "refunded": p.refunded_amount} for p in b.payments.prefetch_related("refunds")],
     }

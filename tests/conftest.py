@@ -35,6 +35,16 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    """A request activates its language for the thread; code a test calls directly starts in English."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def patient(django_user_model):
     from allauth.account.models import EmailAddress
