@@ -295,6 +295,24 @@ def pay(request, booking_id: int, payload: PayIn):
             if payment.state == "requires_action" else None, "booking_state": booking.state}
 
 
+class MoveIn(Schema):
+    start: datetime
+    client_key: str
+
+
+@router.post("/bookings/{booking_id}/reschedule", auth=AUTH,
+             response={200: BookingOut, 400: Problem, 409: Problem, 429: Problem, 503: Problem},
+             summary="Move a confirmed booking to new dates (held first, then swapped in)")
+def reschedule(request, booking_id: int, payload: MoveIn):
+    limited(request, "hold")
+    booking = my_booking(request, booking_id)
+    try:
+        booking = services.reschedule(user_of(request), booking, payload.start, payload.client_key)
+    except services.BookingError as exc:
+        return problem(exc, booking.clinic.tz)
+    return booking_out(booking)
+
+
 class CancelIn(Schema):
     reason: str = services.PATIENT
 

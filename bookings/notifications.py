@@ -17,7 +17,7 @@ log = logging.getLogger("emhana.notifications")
 
 PATIENT_KINDS = {
     Booking.REQUESTED, Booking.QUOTED, Booking.DECLINED, Booking.AWAITING_PAYMENT, Booking.CONFIRMED,
-    Booking.CANCELLED, Booking.EXPIRED, Booking.REFUNDED, "reminder_7d", "reminder_1d", "message",
+    Booking.CANCELLED, Booking.EXPIRED, Booking.REFUNDED, "reminder_7d", "reminder_1d", "message", "rescheduled",
 }
 
 
@@ -62,7 +62,7 @@ def send_booking_email(booking_id: int, kind: str, key: str | None = None) -> bo
             subject = render_to_string("bookings/email/subject.txt", context).strip()
             body = render_to_string("bookings/email/body.txt", context)
             message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [booking.user.email])
-            if kind in (Booking.CONFIRMED, "reminder_7d", "reminder_1d"):
+            if kind in (Booking.CONFIRMED, "reminder_7d", "reminder_1d", "rescheduled"):
                 message.attach(f"{booking.reference}.ics", booking_ics(booking), "text/calendar")
             message.send()
     except Exception:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("bookings/<str:reference>/pay/", views.checkout, name="booking_checkout"),
     path("bookings/<str:reference>/dates/", views.accept_quote, name="booking_accept_quote"),
     path("bookings/<str:reference>/cancel/", views.cancel, name="booking_cancel"),
+    path("bookings/<str:reference>/move/", views.reschedule, name="booking_reschedule"),
     path("bookings/<str:reference>/visa-letter.pdf", views.visa_letter, name="visa_letter"),
     # profile, companions, medical records (bookings.patient_views)
     path("profile/", patient_views.profile, name="patient_profile"),

@@ -578,6 +578,49 @@ def mark_attendance(appointment: Appointment, actor, attended: bool) -> Appointm
     return appointment
 
 
+RESCHEDULE_MIN_DAYS = 3
+
+
+def can_reschedule(booking: Booking, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if booking.state != Booking.CONFIRMED or booking.appointments.filter(status=Appointment.ATTENDED).exists():
+        return False
+    first = booking.appointments.filter(status=Appointment.BOOKED).order_by("start").first()
+    return first is not None and first.start - now >= timedelta(days=RESCHEDULE_MIN_DAYS)
+
+
+def reschedule(user, booking: Booking, new_start: datetime, client_key: str, now: datetime | None = None) -> Booking:
+    """Move a confirmed booking to new dates, free of charge up to 3 days before: the new dates are held
+    first (all sessions or none), then swapped in and the old ones released, in one transaction."""
+    now = now or timezone.now()
+    booking = Booking.objects.select_related("offering__clinic__city", "offering__page").get(pk=booking.pk, user=user)
+    if not can_reschedule(booking, now):
+        raise BookingError(_("Dates can be changed here up to %(days)d days before treatment. Please write to the "
+                             "clinic from the booking page.") % {"days": RESCHEDULE_MIN_DAYS}, code="reschedule")
+    hold = place_hold(user, booking.offering, new_start, client_key, now, booking=booking)
+    with transaction.atomic():
+        booking = _locked(booking)
+        hold = Hold.objects.select_for_update().get(pk=hold.pk)
+        if hold.status == Hold.CONVERTED:
+            return booking  # a retried request
+        if not hold_is_live(hold, now) or booking.state != Booking.CONFIRMED:
+            raise BookingError(_("Your hold on this time ran out. Please choose a time again."), code="hold_expired")
+        old = list(booking.appointments.filter(status=Appointment.BOOKED).exclude(hold=hold).order_by("start"))
+        Allocation.objects.filter(appointment__in=old, live=True).update(live=False)
+        Appointment.objects.filter(pk__in=[a.pk for a in old]).update(status=Appointment.RELEASED)
+        Allocation.objects.filter(appointment__hold=hold, live=True).update(expires_at=None)
+        hold.appointments.update(status=Appointment.BOOKED)
+        hold.status = Hold.CONVERTED
+        hold.save(update_fields=["status"])
+        event = BookingEvent.objects.create(
+            booking=booking, from_state=booking.state, to_state=booking.state, actor=user,
+            note=f"moved from {old[0].start.isoformat() if old else '?'} to {new_start.astimezone(av.UTC).isoformat()}")
+        from . import tasks
+
+        tasks.notify_booking.delay_on_commit(booking.pk, "rescheduled", f"booking:{booking.pk}:rescheduled:{event.pk}")
+    return booking
+
+
 # --------------------------------------------------------------------------------- cancellation and refunds
 
 PATIENT, CLINIC_CANCELLED, VISA_REFUSED, UNFIT_ON_ARRIVAL = "patient", "clinic_cancelled", "visa_refused", "unfit"

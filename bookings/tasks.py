@@ -7,11 +7,11 @@ from django.utils import timezone
 
 
 @shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True)
-def notify_booking(self, booking_id, kind):
+def notify_booking(self, booking_id, kind, key=None):
     from .notifications import send_booking_email
 
     try:
-        return send_booking_email(booking_id, kind)
+        return send_booking_email(booking_id, kind, key)
     except OSError as exc:  # mail server down: try later
         raise self.retry(exc=exc) from exc
 
@@ -34,9 +34,13 @@ def send_due_reminders():
     for kind, ahead in (("reminder_7d", timedelta(days=7)), ("reminder_1d", timedelta(days=1))):
         due = (Appointment.objects.filter(booking__state=Booking.CONFIRMED, status=Appointment.BOOKED,
                                           start__gt=now, start__lte=now + ahead)
-               .values_list("booking_id", flat=True).distinct())
-        for booking_id in due:
-            sent += bool(send_booking_email(booking_id, kind))
+               .values_list("booking_id", "start"))
+        firsts: dict[int, object] = {}
+        for booking_id, start in due:
+            firsts[booking_id] = min(start, firsts.get(booking_id, start))
+        for booking_id, start in firsts.items():
+            # keyed by the session's date too, so moved dates get their own reminder
+            sent += bool(send_booking_email(booking_id, kind, f"booking:{booking_id}:{kind}:{start:%Y%m%d%H%M}"))
     return sent
 
 

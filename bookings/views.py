@@ -167,7 +167,7 @@ def _week_start(request, tz) -> tuple[date, str]:
     return chosen, ""
 
 
-def _slot_page(request, offering, *, status=200, error="", alternatives=None, week_start=None):
+def _slot_page(request, offering, *, status=200, error="", alternatives=None, week_start=None, booking=None):
     tz = offering.clinic.tz
     note = ""
     if week_start is None:
@@ -190,7 +190,9 @@ def _slot_page(request, offering, *, status=200, error="", alternatives=None, we
         "error": error,
         "note": note,
         "alternatives": _group_by_day(alternatives, tz, patient_tz) if alternatives else [],
-        "action": reverse("book_offering", args=[offering.pk]),
+        "action": reverse("booking_reschedule", args=[booking.reference]) if booking
+        else reverse("book_offering", args=[offering.pk]),
+        "moving": booking,
     }
     return render(request, "bookings/slots.html", context, status=status)
 
@@ -334,6 +336,7 @@ def booking_detail(request, reference):
         "thread": booking.messages.select_related("author").order_by("created_at", "id"),
         "message_form": message_form,
         "can_cancel": booking.state in CANCELLABLE,
+        "can_reschedule": services.can_reschedule(booking),
         "can_pay": booking.state == Booking.AWAITING_PAYMENT,
         "can_choose_dates": booking.state == Booking.QUOTED and bool(quote and quote.valid_until > timezone.now()),
         "visa_letter": booking.state == Booking.CONFIRMED,
@@ -495,3 +498,34 @@ def visa_letter(request, reference):
     response["Content-Disposition"] = f'inline; filename="visa-letter-{booking.reference}.pdf"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def reschedule(request, reference):
+    """Move a confirmed booking: pick new dates; they are held first, then swapped in (services.reschedule)."""
+    booking = _my_booking(request, reference)
+    offering = booking.offering
+    if not services.can_reschedule(booking):
+        messages.info(request, _("Dates can be changed here up to %(days)d days before treatment. Please write to "
+                                 "the clinic from the booking page.") % {"days": services.RESCHEDULE_MIN_DAYS})
+        return redirect("booking_detail", reference=booking.reference)
+    if request.method == "POST":
+        limited = _too_many(request, "hold")
+        if limited:
+            return limited
+        form = SlotChoiceForm(request.POST)
+        if not form.is_valid():
+            return _slot_page(request, offering, status=400, error=form.first_error(), booking=booking)
+        try:
+            services.reschedule(request.user, booking, form.cleaned_data["start"], form.cleaned_data["client_key"])
+        except services.SlotTaken as exc:
+            return _slot_page(request, offering, status=409, error=str(exc.message), alternatives=exc.alternatives,
+                              booking=booking)
+        except services.BookingError as exc:
+            return _slot_page(request, offering, status=exc.status if exc.status < 500 else 503,
+                              error=str(exc.message), booking=booking)
+        messages.success(request, _("Your booking has moved to the new dates. We emailed you the new calendar file."))
+        return redirect("booking_detail", reference=booking.reference)
+    return _slot_page(request, offering, booking=booking)
