@@ -40,6 +40,13 @@ def _restore(snapshot: str) -> None:
 
     call_command("flush", interactive=False, verbosity=0, inhibit_post_migrate=True)
     connection.creation.deserialize_db_from_string(snapshot)
+    if connection.vendor == "postgresql":  # flush restarted the sequences; move them past the restored ids
+        from django.apps import apps
+        from django.core.management.color import no_style
+
+        with connection.cursor() as cursor:
+            for statement in connection.ops.sequence_reset_sql(no_style(), apps.get_models()):
+                cursor.execute(statement)
 
 
 @pytest.fixture(scope="module", autouse=True)

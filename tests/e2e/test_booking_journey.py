@@ -41,7 +41,7 @@ def stripe_test_double(settings):
             _reload_urls()
 
 
-def test_patient_books_pet_ct_and_pays_by_card(context, page, live_server, patient, stripe_test_double):
+def test_patient_books_pet_ct_and_pays_by_card(catalogue, context, page, live_server, patient, stripe_test_double):
     from bookings.models import Booking
 
     client = Client()
