@@ -28,6 +28,7 @@ from .models import (
     Booking,
     BookingEvent,
     Hold,
+    Message,
     OfferingResource,
     Quote,
     Resource,
@@ -576,6 +577,20 @@ def mark_attendance(appointment: Appointment, actor, attended: bool) -> Appointm
         if booking.state == Booking.CONFIRMED and not booking.appointments.filter(status=Appointment.BOOKED).exists():
             transition(booking, Booking.COMPLETED, actor, "all sessions done")
     return appointment
+
+
+def post_message(booking: Booking, author, body: str, from_clinic: bool) -> Message:
+    """A message on a booking's thread. The patient is emailed about each message from the clinic."""
+    body = (body or "").strip()
+    if not body:
+        raise BookingError(_("Please write a message."), code="empty")
+    with transaction.atomic():
+        message = Message.objects.create(booking=booking, author=author, from_clinic=from_clinic, body=body[:5000])
+        if from_clinic:
+            from . import tasks
+
+            tasks.notify_booking.delay_on_commit(booking.pk, "message", f"booking:{booking.pk}:message:{message.pk}")
+    return message
 
 
 RESCHEDULE_MIN_DAYS = 3

@@ -30,7 +30,7 @@ from catalog.models import Offering
 
 from . import services
 from .forms import PATIENT_CANCEL_REASONS, CancelForm, MessageForm, RequestTreatmentForm, SlotChoiceForm
-from .models import Appointment, Booking, Message, PatientProfile
+from .models import Appointment, Booking, PatientProfile
 
 log = logging.getLogger("emhana.bookings")
 
@@ -310,8 +310,7 @@ def booking_detail(request, reference):
     if request.method == "POST":
         message_form = MessageForm(request.POST)
         if message_form.is_valid():
-            Message.objects.create(booking=booking, author=request.user, from_clinic=False,
-                                   body=message_form.cleaned_data["body"])
+            services.post_message(booking, request.user, message_form.cleaned_data["body"], from_clinic=False)
             messages.success(request, _("Your message was sent to the clinic."))
             return redirect(reverse("booking_detail", args=[booking.reference]) + "#messages")
         status = 400

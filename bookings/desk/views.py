@@ -14,7 +14,6 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings import availability as av
 from bookings import calendar_service, services
-from bookings.models import Allocation, Appointment, AvailabilityException, Booking, Message, Resource
+from bookings.models import Allocation, Appointment, AvailabilityException, Booking, Resource
 from catalog.models import ClinicPage
 
 from .forms import BuffersForm, CancelForm, DeclineForm, ExceptionForm, HoursFormSet, MessageForm, QuoteForm
@@ -483,11 +482,6 @@ def booking_message(request, booking_id):
     if not form.is_valid():
         messages.error(request, _("Please write a message."))
         return _booking_page(request, booking, message_form=form, open_panel="message")
-    from bookings import tasks
-
-    with transaction.atomic():
-        Message.objects.create(booking=booking, author=request.user, from_clinic=True,
-                               body=form.cleaned_data["body"])
-        tasks.notify_booking.delay_on_commit(booking.pk, "message")
+    services.post_message(booking, request.user, form.cleaned_data["body"], from_clinic=True)
     messages.success(request, _("Message sent."))
     return redirect(f"{reverse('desk:booking', args=[booking.pk])}#thread")
