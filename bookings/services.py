@@ -99,17 +99,20 @@ def transition(booking: Booking, to_state: str, actor=None, note: str = "") -> B
     from_state = booking.state
     booking.state = to_state
     booking.save(update_fields=["state", "updated_at"])
-    BookingEvent.objects.create(booking=booking, from_state=from_state, to_state=to_state,
-                                actor=actor if getattr(actor, "is_authenticated", False) else None, note=note)
+    event = BookingEvent.objects.create(booking=booking, from_state=from_state, to_state=to_state,
+                                        actor=actor if getattr(actor, "is_authenticated", False) else None,
+                                        note=note)
     log.info("booking %s: %s -> %s (%s)", booking.reference, from_state, to_state, note)
-    _notify_on_commit(booking, to_state)
+    _notify_on_commit(booking, to_state, f"booking:{booking.pk}:{to_state}:{event.pk}")
     return booking
 
 
-def _notify_on_commit(booking, kind):
+def _notify_on_commit(booking, kind, key=None):
+    """Email the patient once the transaction commits; the key makes a retried task send it only once
+    (and lets a second quote, say, be its own email)."""
     from . import tasks
 
-    tasks.notify_booking.delay_on_commit(booking.pk, kind)
+    tasks.notify_booking.delay_on_commit(booking.pk, kind, key)
 
 
 # --------------------------------------------------------------------------------- availability
