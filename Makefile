@@ -54,5 +54,6 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 messages: setup  ## refresh and compile the locale files
-	$(PY) manage.py makemessages --all --ignore='.venv/*' --no-obsolete
+	@# vendor_locale/ holds hand-made catalogues for allauth (no source strings of its own): never regenerate them
+	$(PY) manage.py makemessages --all --ignore='.venv/*' --ignore='vendor_locale/*' --no-obsolete
 	$(PY) manage.py compilemessages --ignore='.venv/*'

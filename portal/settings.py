@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "modelcluster",
     "taggit",
     "django_countries",
+    "vendor_locale",  # Kazakh/Tajik catalogues for allauth: must stay before "allauth"
     "allauth",
     "allauth.account",
     "allauth.mfa",

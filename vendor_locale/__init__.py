@@ -1,0 +1,6 @@
+"""Translations of third-party apps' messages (django-allauth in Kazakh and Tajik).
+
+Only a ``locale/`` folder: Django merges app catalogues so that an app listed earlier in
+INSTALLED_APPS wins, and this app is listed directly before "allauth". It holds no Python or template
+strings marked for translation, so ``makemessages`` finds nothing here and never rewrites these .po files.
+"""
