@@ -15,6 +15,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
+from catalog.api import OfferingOut, offering_out, use_language
 from catalog.models import Offering
 from portal.ratelimit import allow
 
@@ -72,36 +73,8 @@ def appointments_out(appointments, tz) -> list[dict]:
             for a in appointments]
 
 
-class OfferingOut(Schema):
-    id: int
-    service: str
-    service_name: str
-    clinic: str
-    clinic_slug: str
-    city: str
-    timezone: str
-    currency: str
-    price: int
-    deposit: int
-    sessions: int
-    session_minutes: int
-    spacing: str
-    review_required: bool
-    hold_minutes: int
-
-
-def offering_out(o: Offering) -> dict:
-    return {"id": o.id, "service": o.page.slug, "service_name": o.page.title, "clinic": o.clinic.title,
-            "clinic_slug": o.clinic.slug, "city": o.clinic.city.name, "timezone": o.clinic.zone_name,
-            "currency": o.currency, "price": o.price, "deposit": o.deposit, "sessions": o.sessions,
-            "session_minutes": o.session_minutes, "spacing": o.spacing, "review_required": o.review_required,
-            "hold_minutes": o.hold_minutes}
-
-
 @router.get("/offerings", response=list[OfferingOut], summary="Offerings of a service, or of a clinic")
 def list_offerings(request, service: str | None = None, clinic: str | None = None, lang: str = "en"):
-    from catalog.api import use_language
-
     with translation.override(use_language(lang)):
         qs = Offering.objects.filter(is_active=True, page__live=True, clinic__live=True).select_related(
             "page", "clinic__city").order_by("price")

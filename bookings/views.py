@@ -224,13 +224,16 @@ def book_offering(request, offering_id):
     try:
         hold = services.place_hold(request.user, offering, start, form.cleaned_data["client_key"])
         booking = services.create_booking_from_hold(request.user, hold)
-    except services.SlotTaken as exc:
-        return _slot_page(request, offering, status=409, error=str(exc.message), alternatives=exc.alternatives,
-                          week_start=week)
     except services.BookingError as exc:
-        return _slot_page(request, offering, status=exc.status if exc.status < 500 else 503,
-                          error=str(exc.message), week_start=week)
+        return _slot_error_page(request, offering, exc, week_start=week)
     return redirect("booking_checkout", reference=booking.reference)
+
+
+def _slot_error_page(request, offering, exc: services.BookingError, **kwargs):
+    """The slot picker again with the refusal: a lost race (409) also lists the free times nearby."""
+    alternatives = exc.alternatives if isinstance(exc, services.SlotTaken) else None
+    return _slot_page(request, offering, status=exc.status if exc.status < 500 else 503, error=str(exc.message),
+                      alternatives=alternatives, **kwargs)
 
 
 # --------------------------------------------------------------------------------- review first
@@ -519,12 +522,8 @@ def reschedule(request, reference):
             return _slot_page(request, offering, status=400, error=form.first_error(), booking=booking)
         try:
             services.reschedule(request.user, booking, form.cleaned_data["start"], form.cleaned_data["client_key"])
-        except services.SlotTaken as exc:
-            return _slot_page(request, offering, status=409, error=str(exc.message), alternatives=exc.alternatives,
-                              booking=booking)
         except services.BookingError as exc:
-            return _slot_page(request, offering, status=exc.status if exc.status < 500 else 503,
-                              error=str(exc.message), booking=booking)
+            return _slot_error_page(request, offering, exc, booking=booking)
         messages.success(request, _("Your booking has moved to the new dates. We emailed you the new calendar file."))
         return redirect("booking_detail", reference=booking.reference)
     return _slot_page(request, offering, booking=booking)

@@ -15,10 +15,15 @@ LANGS = {code for code, _ in settings.LANGUAGES}
 
 
 class OfferingOut(Schema):
+    """One clinic's offer of a service: the catalogue API and the booking API share this shape."""
+
     id: int
+    service: str
+    service_name: str
     clinic: str
     clinic_slug: str
     city: str
+    timezone: str
     currency: str
     price: int
     deposit: int
@@ -28,6 +33,7 @@ class OfferingOut(Schema):
     spacing_offsets: list[int]
     stay_days: int
     review_required: bool
+    hold_minutes: int
     demo: bool
 
 
@@ -72,11 +78,14 @@ def use_language(lang: str) -> str:
 
 
 def offering_out(o: Offering) -> dict:
+    """Needs ``o.page`` and ``o.clinic.city`` (select_related them)."""
     return {
-        "id": o.id, "clinic": o.clinic.title, "clinic_slug": o.clinic.slug, "city": o.clinic.city.name,
+        "id": o.id, "service": o.page.slug, "service_name": o.page.title, "clinic": o.clinic.title,
+        "clinic_slug": o.clinic.slug, "city": o.clinic.city.name, "timezone": o.clinic.zone_name,
         "currency": o.currency, "price": o.price, "deposit": o.deposit, "sessions": o.sessions,
         "session_minutes": o.session_minutes, "spacing": o.spacing, "spacing_offsets": o.spacing_offsets or [],
-        "stay_days": o.stay_days, "review_required": o.review_required, "demo": o.is_demo,
+        "stay_days": o.stay_days, "review_required": o.review_required, "hold_minutes": o.hold_minutes,
+        "demo": o.is_demo,
     }
 
 
@@ -117,7 +126,8 @@ def get_service(request, slug: str, lang: str = "en"):
         if service is None:
             raise Http404("No such service")
         specialties = {s.path: s for s in SpecialtyPage.objects.live()}
-        offerings = service.offerings.filter(is_active=True).select_related("clinic__city").order_by("price")
+        offerings = (service.offerings.filter(is_active=True).select_related("page", "clinic__city")
+                     .order_by("price"))
         data = service_out(service, specialties)
         data["price_from"] = min((o.price for o in offerings), default=None)
         data.update({

@@ -130,3 +130,12 @@ def test_sweep_releases_expired_holds_and_expires_unpaid_bookings(patient):
     assert booking.state == Booking.EXPIRED and result["expired_bookings"] >= 1
     assert not Allocation.objects.filter(appointment__booking=booking, live=True).exists()
     assert booking.appointments.get().status == Appointment.RELEASED
+
+
+def test_offerings_of_a_service_in_the_asked_language(client):
+    offering = direct_offering()
+    data = client.get("/api/v1/offerings", {"service": offering.page.slug, "lang": "ru"}).json()
+    mine = next(o for o in data if o["id"] == offering.pk)
+    assert mine["timezone"] == "Asia/Almaty" and mine["price"] == offering.price
+    assert any("А" <= ch <= "я" for ch in mine["service_name"])  # the Russian name
+    assert client.get("/api/v1/offerings", {"lang": "xx"}).status_code == 400
