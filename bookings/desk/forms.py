@@ -158,5 +158,9 @@ class MessageForm(forms.Form):
 
 
 class CancelForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Why"), initial="clinic_cancelled", required=False, choices=[
+        ("clinic_cancelled", _("The clinic cannot provide the treatment")),
+        ("unfit", _("The clinician found the patient unfit for treatment on arrival")),
+    ])
     confirm = forms.BooleanField(label=_("I confirm that the clinic cancels this booking. "
                                          "The patient gets a full refund of what they paid."))

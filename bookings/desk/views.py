@@ -465,7 +465,8 @@ def booking_cancel(request, booking_id):
         messages.error(request, _("Tick the box to confirm the cancellation."))
         return _booking_page(request, booking, cancel_form=form, open_panel="cancel")
     try:
-        booking, refund = services.cancel_booking(booking, request.user, services.CLINIC_CANCELLED)
+        reason = form.cleaned_data["reason"] or services.CLINIC_CANCELLED
+        booking, refund = services.cancel_booking(booking, request.user, reason)
     except services.BookingError as exc:
         messages.error(request, exc.message)
         booking.refresh_from_db()

@@ -425,6 +425,24 @@ def test_message_and_cancel_as_clinic(staff_client, gk, patient, mailoutbox):
     assert not booking.appointments.filter(status=Appointment.BOOKED).exists()
 
 
+
+def test_clinician_finds_the_patient_unfit_and_the_cancellation_says_so(staff_client, gk, patient):
+    booking = make_booking(offering_for(gk), patient, Booking.CONFIRMED,
+                           start=local(future_weekday(days_ahead=72), 10, gk.clinic.tz))
+    response = staff_client.post(reverse("desk:cancel", args=[booking.pk]),
+                                 {"cancel-reason": "unfit", "cancel-confirm": "on"})
+    assert response.status_code == 302
+    booking.refresh_from_db()
+    assert booking.state == Booking.CANCELLED and booking.cancel_reason == services.UNFIT_ON_ARRIVAL
+    bogus = make_booking(offering_for(gk), patient, Booking.CONFIRMED,
+                         start=local(future_weekday(days_ahead=73), 10, gk.clinic.tz))
+    refused = staff_client.post(reverse("desk:cancel", args=[bogus.pk]),
+                                {"cancel-reason": "patient", "cancel-confirm": "on"})
+    assert refused.status_code == 200  # only clinic reasons here
+    bogus.refresh_from_db()
+    assert bogus.state == Booking.CONFIRMED
+
+
 # --------------------------------------------------------------------------------- day list
 
 
