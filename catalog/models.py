@@ -8,7 +8,7 @@ bookable thing: a clinic's price and course for a service.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -104,9 +104,6 @@ class ExchangeRate(models.Model):
 
     def __str__(self):
         return f"1 {self.currency} = {self.kzt_per_unit} KZT"
-
-    def convert(self, kzt_minor: int) -> Decimal:
-        return (Decimal(kzt_minor) / 100 / self.kzt_per_unit).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
 
 class SpecialtyIndexPage(ImportKeyMixin, Page):

@@ -15,13 +15,6 @@ def _group(value) -> str:
     return f"{int(value):,}".replace(",", "\u202f")
 
 
-@register.filter
-def minor_to_major(amount):
-    if amount is None:
-        return ""
-    return Decimal(amount) / 100
-
-
 @register.simple_tag
 def money(amount, currency="KZT"):
     """350000000 tiyn -> '3 500 000 ₸'."""
@@ -67,7 +60,9 @@ def alternates(context):
 
 @register.filter
 def lines(text):
-    return [line.strip(" -•\t") for line in (text or "").splitlines() if line.strip(" -•\t")]
+    from catalog.models import ServicePage
+
+    return ServicePage.lines(text)
 
 
 @register.filter
