@@ -53,7 +53,7 @@ def _resource(clinic, name, kind, hours, buffer_after, created):
 
 
 def rule_for(offering: Offering):
-    key = f"{offering.page.import_key or offering.page.slug} {offering.page.equipment}".lower()
+    key = f"{offering.page.import_key or offering.page.slug} {offering.page.equipment_en}".lower()
     for needle, main, extra in RULES:
         if needle in key:
             return main, extra

@@ -88,7 +88,7 @@ def compare(lang, where, en, tr, problems):
         if not isinstance(tr, list) or len(tr) != len(en):
             problems.append(f"{where}: expected a list of {len(en)} items")
             return
-        for i, (e, t) in enumerate(zip(en, tr)):
+        for i, (e, t) in enumerate(zip(en, tr, strict=True)):
             if isinstance(e, dict):
                 for k in e:
                     compare(lang, f"{where}[{i}].{k}", e[k], (t or {}).get(k) if isinstance(t, dict) else None, problems)

@@ -34,6 +34,7 @@ from .models import (
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+I18N_DIR = DATA_DIR / "i18n"
 LANGS = [code.replace("-", "_") for code, _name in settings.LANGUAGES]
 
 SITE_TEXT = {
@@ -89,13 +90,43 @@ class Report:
 
 def read(name: str):
     with open(DATA_DIR / name, encoding="utf-8") as fh:
-        return json.load(fh)
+        return with_translations(json.load(fh), name)
+
+
+def with_translations(rows, name: str):
+    """Overlay catalog/data/i18n/<lang>/<name> (slug -> translated fields) on the source rows.
+
+    A translated field joins the row's per-language dict; a plain value (an English-only list) becomes
+    {"en": value, lang: translation}; FAQs are matched by position.
+    """
+    if not isinstance(rows, list):
+        return rows
+    by_slug = {row["slug"]: row for row in rows if isinstance(row, dict) and "slug" in row}
+    for lang_dir in sorted(p for p in I18N_DIR.glob("*") if p.is_dir()):
+        path = lang_dir / name
+        if not path.exists():
+            continue
+        lang = lang_dir.name
+        for slug, fields in json.loads(path.read_text(encoding="utf-8")).items():
+            row = by_slug.get(slug)
+            if row is None:
+                continue
+            for field_name, value in fields.items():
+                if field_name == "faqs":
+                    for faq, tr in zip(row.get("faqs") or [], value, strict=False):
+                        faq["q"][lang], faq["a"][lang] = tr["q"], tr["a"]
+                    continue
+                current = row.get(field_name)
+                if not isinstance(current, dict):
+                    current = row[field_name] = {"en": current} if current else {}
+                current[lang] = value
+    return rows
 
 
 def read_services() -> list[dict]:
     rows = []
     for path in sorted(DATA_DIR.glob("services_*.json")):
-        rows.extend(json.loads(path.read_text(encoding="utf-8")))
+        rows.extend(read(path.name))
     return rows
 
 
@@ -113,7 +144,11 @@ def lines(value) -> str:
 
 
 def translated(values: dict | None, convert=lambda v: v) -> dict:
-    """{'en': ..., 'zh_hans': ...} -> {'_en': converted, ...}, only languages with a value."""
+    """{'en': ..., 'zh_hans': ...} -> {'en': converted, ...}, only languages with a value.
+
+    A plain value (not yet translated) counts as English."""
+    if values is not None and not isinstance(values, dict):
+        values = {"en": values}
     out = {}
     for lang in LANGS:
         value = (values or {}).get(lang)
@@ -274,10 +309,11 @@ class Loader:
                 "address": translated(row.get("address")),
                 "summary": translated(row.get("summary")),
                 "description": translated(row.get("description"), paragraphs),
+                "equipment": translated(row.get("equipment"), lines),
             }
             clinics[row["slug"]] = self.ensure_page(
                 ClinicPage, clinic_index, row["slug"], translated(row["name"]), fields,
-                extra={"city": cities[row["city"]], "equipment": lines(row.get("equipment")),
+                extra={"city": cities[row["city"]],
                        "verified": bool(row.get("verified")), "is_demo": True,
                        "source_note": row.get("source", "")},
                 slugs={"en": row["slug"].replace("_", "-")} | {
@@ -333,6 +369,15 @@ class Loader:
                                     only_blank=False)
                     faqs.append(faq)
                 page.faqs = faqs
+            else:  # fill the languages an existing FAQ still lacks (matched by position)
+                faqs = list(page.faqs.all())
+                filled = False
+                for faq, item in zip(faqs, row.get("faqs") or [], strict=False):
+                    filled |= self.set_fields(
+                        faq, {"question": translated(item["q"]), "answer": translated(item["a"])}, only_blank=True)
+                if filled:
+                    page.faqs = faqs
+                    added += 1
             return added
 
         fields = {
@@ -343,12 +388,12 @@ class Loader:
             "course": translated(row.get("course"), paragraphs),
             "documents": translated(row.get("documents"), lines),
             "included": translated(row.get("included"), lines),
+            "equipment": translated(row.get("equipment"), lines),
         }
         extra = {
             "typical_sessions": int(row.get("typical_sessions") or 1),
             "session_minutes": int(row.get("session_minutes") or 60),
             "typical_stay_days": int(row.get("typical_stay_days") or 1),
-            "equipment": lines(row.get("equipment")),
             "figures_are_estimates": bool(row.get("estimate", True)),
             "source_note": row.get("source_note", ""),
         }

@@ -31,7 +31,7 @@ class SpecialtyPageTR(TranslationOptions):
 
 @register(ServicePage)
 class ServicePageTR(TranslationOptions):
-    fields = ("summary", "synonyms", "description", "who_for", "course", "documents", "included")
+    fields = ("summary", "synonyms", "description", "who_for", "course", "documents", "included", "equipment")
 
 
 @register(ServiceFAQ)
@@ -46,4 +46,4 @@ class ClinicIndexPageTR(TranslationOptions):
 
 @register(ClinicPage)
 class ClinicPageTR(TranslationOptions):
-    fields = ("short_name", "address", "summary", "description")
+    fields = ("short_name", "address", "summary", "description", "equipment")
