@@ -6,10 +6,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+LOCALSTRIPE_PORT ?= 8420
 
 .PHONY: setup run test e2e bench serve lint worker clean-db messages
 
-$(STAMP): pyproject.toml
+ICU := /usr/include/unicode/ucol.h
+
+$(ICU):  ## ICU headers for PyICU (collation: country names sorted as each language sorts them)
+	apt-get update -qq && apt-get install -y -qq libicu-dev pkg-config
+
+$(STAMP): pyproject.toml $(ICU)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -29,7 +35,14 @@ db: setup
 
 run: db  ## migrate, load catalogue and demo clinics, serve on http://127.0.0.1:8000 (SQLite, eager Celery)
 	@echo "Emhana on http://$(HOST):$(PORT)/  (demo staff: see README)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@if [ -z "$$STRIPE_SECRET_KEY" ]; then \
+	  echo "No Stripe keys set: test payments through localstripe on 127.0.0.1:$(LOCALSTRIPE_PORT) (no real money; card 4242 4242 4242 4242)"; \
+	  STRIPE_API_BASE=http://127.0.0.1:$(LOCALSTRIPE_PORT) STRIPE_JS_TEST_DOUBLE=true SITE_URL=http://$(HOST):$(PORT) \
+	  EMHANA_HOST=$(HOST) EMHANA_PORT=$(PORT) LOCALSTRIPE_PORT=$(LOCALSTRIPE_PORT) \
+	  exec $(VENV)/bin/honcho -f Procfile.dev start; \
+	else \
+	  exec $(PY) manage.py runserver $(HOST):$(PORT); \
+	fi
 
 test: setup  ## the whole suite on the embedded default (SQLite, eager Celery, localstripe)
 	$(PY) -m pytest -m "not e2e and not worker" -q

@@ -42,9 +42,11 @@
   CardElement.prototype.mount = function (target) {
     var node = typeof target === "string" ? document.querySelector(target) : target;
     if (!node) throw new Error("mount target not found: " + target);
-    var number = input("cardnumber", "Card number", { autocomplete: "cc-number", placeholder: "4242 4242 4242 4242" });
-    var exp = input("exp-date", "MM / YY", { autocomplete: "cc-exp", value: "12 / 34" });
-    var cvc = input("cvc", "CVC", { autocomplete: "cc-csc", value: "123" });
+    // labels in the page's language come from the mount node (data-label-number, -exp, -cvc)
+    var labels = node.dataset || {};
+    var number = input("cardnumber", labels.labelNumber || "Card number", { autocomplete: "cc-number", placeholder: "4242 4242 4242 4242" });
+    var exp = input("exp-date", labels.labelExp || "MM / YY", { autocomplete: "cc-exp", value: "12 / 34" });
+    var cvc = input("cvc", labels.labelCvc || "CVC", { autocomplete: "cc-csc", value: "123" });
     node.innerHTML = "";
     node.setAttribute("data-stripe-test-double", "1");
     [number, exp, cvc].forEach(function (f) { node.appendChild(f.wrap); });
