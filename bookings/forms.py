@@ -24,15 +24,26 @@ class SlotChoiceForm(forms.Form):
         "client_key": _("The page was out of date. Please choose the time again."),
     }
 
-    def clean_start(self) -> datetime:
-        raw = (self.cleaned_data.get("start") or "").strip()
-        try:
-            value = datetime.fromisoformat(raw)
-        except ValueError:
-            raise forms.ValidationError(self.error_messages["start"], code="start") from None
+    @staticmethod
+    def parse_start(raw: str) -> datetime:
+        """An aware datetime from ISO 8601 with its offset, within two years of today; ValueError otherwise."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        value = datetime.fromisoformat((raw or "").strip()[:64])
         if value.tzinfo is None:
-            raise forms.ValidationError(self.error_messages["start"], code="start")
+            raise ValueError("naive")
+        now = timezone.now()
+        if not (now - timedelta(days=1) <= value <= now + timedelta(days=731)):
+            raise ValueError("out of range")
         return value
+
+    def clean_start(self) -> datetime:
+        try:
+            return self.parse_start(self.cleaned_data.get("start") or "")
+        except (ValueError, OverflowError):
+            raise forms.ValidationError(self.error_messages["start"], code="start") from None
 
     def clean_client_key(self) -> str:
         key = (self.cleaned_data.get("client_key") or "").strip()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.urls import reverse
+from django.utils import timezone, translation
 from icalendar import Calendar, Event
+
+from portal import l10n
 
 from .models import Booking, NotificationLog
 
@@ -18,6 +22,7 @@ log = logging.getLogger("emhana.notifications")
 PATIENT_KINDS = {
     Booking.REQUESTED, Booking.QUOTED, Booking.DECLINED, Booking.AWAITING_PAYMENT, Booking.CONFIRMED,
     Booking.CANCELLED, Booking.EXPIRED, Booking.REFUNDED, "reminder_7d", "reminder_1d", "message", "rescheduled",
+    "quote_reopened",
 }
 
 
@@ -39,9 +44,36 @@ def booking_ics(booking: Booking) -> bytes:
         ev.add("dtend", a.end)
         ev.add("dtstamp", booking.updated_at)
         ev.add("location", location)
-        ev.add("description", f"{booking.reference} · {settings.SITE_URL}")
+        ev.add("description", f"{booking.reference} · {settings.SITE_NAME} · {settings.SITE_URL}")
         cal.add_component(ev)
     return cal.to_ical()
+
+
+def email_context(booking: Booking, kind: str) -> dict:
+    """What a booking email shows: sessions in the clinic's time with the patient's beside it, the link to the
+    booking in the patient's language on the site's real address."""
+    clinic_tz = booking.clinic.tz
+    patient_tz = None
+    if booking.patient_timezone and booking.patient_timezone != booking.clinic.zone_name:
+        try:
+            patient_tz = ZoneInfo(booking.patient_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            patient_tz = None
+    sessions = []
+    for a in booking.appointments.filter(status__in=["booked", "held", "attended"]).order_by("start"):
+        sessions.append({
+            "clinic_time": l10n.format_when(a.start, clinic_tz),
+            "end_time": l10n.format_time(a.end, clinic_tz),
+            "patient_time": l10n.format_when(a.start, patient_tz, skeleton="MMMEd") if patient_tz else "",
+        })
+    with translation.override(booking.language or "en"):
+        path = reverse("booking_detail", args=[booking.reference])
+    return {
+        "booking": booking, "kind": kind, "site_name": settings.SITE_NAME, "site_url": settings.SITE_URL,
+        "booking_url": settings.SITE_URL + path, "sessions": sessions,
+        "clinic_zone": booking.clinic.zone_label, "patient_zone": l10n.zone_label(patient_tz) if patient_tz else "",
+        "quote": booking.current_quote() if kind in (Booking.QUOTED, "quote_reopened") else None,
+    }
 
 
 def send_booking_email(booking_id: int, kind: str, key: str | None = None) -> bool:
@@ -56,9 +88,10 @@ def send_booking_email(booking_id: int, kind: str, key: str | None = None) -> bo
     except IntegrityError:
         return False
     try:
-        with translation.override(booking.language or "en"):
-            context = {"booking": booking, "kind": kind, "site_url": settings.SITE_URL,
-                       "tz": booking.clinic.tz, "appointments": booking.appointments.order_by("start")}
+        # The clinic's zone is activated too, so that nothing in the templates falls back to UTC (a Celery
+        # task has no zone of its own); every time is also formatted explicitly in its zone.
+        with translation.override(booking.language or "en"), timezone.override(booking.clinic.tz):
+            context = email_context(booking, kind)
             subject = render_to_string("bookings/email/subject.txt", context).strip()
             body = render_to_string("bookings/email/body.txt", context)
             message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [booking.user.email])

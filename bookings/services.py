@@ -78,7 +78,8 @@ TRANSITIONS = {
     S.REQUESTED: {S.UNDER_REVIEW, S.DECLINED, S.CANCELLED},
     S.UNDER_REVIEW: {S.QUOTED, S.DECLINED, S.CANCELLED},
     S.QUOTED: {S.QUOTED, S.AWAITING_PAYMENT, S.DECLINED, S.CANCELLED, S.EXPIRED},
-    S.AWAITING_PAYMENT: {S.CONFIRMED, S.CANCELLED, S.EXPIRED},
+    # back to QUOTED: the hold ran out while the quote still stands, so the patient picks new dates in its window
+    S.AWAITING_PAYMENT: {S.CONFIRMED, S.CANCELLED, S.EXPIRED, S.QUOTED},
     S.CONFIRMED: {S.COMPLETED, S.CANCELLED, S.REFUNDED},
     S.EXPIRED: {S.CONFIRMED, S.REFUNDED},  # a late payment re-takes its still-free slot, or is refunded
     S.CANCELLED: {S.REFUNDED},
@@ -88,8 +89,11 @@ TRANSITIONS = {
 }
 
 
-def transition(booking: Booking, to_state: str, actor=None, note: str = "") -> Booking:
-    """Move a booking to ``to_state`` if allowed, logging who, when and why. Caller holds the row lock."""
+def transition(booking: Booking, to_state: str, actor=None, note: str = "", notify: str | None = None) -> Booking:
+    """Move a booking to ``to_state`` if allowed, logging who, when and why. Caller holds the row lock.
+
+    The patient is emailed about the new state (or about ``notify``, when the change means something else
+    to them, e.g. a quote reopened after its hold ran out)."""
     if to_state not in TRANSITIONS.get(booking.state, set()):
         raise InvalidTransition(
             _("This booking is %(state)s and cannot become %(to)s.")
@@ -103,7 +107,8 @@ def transition(booking: Booking, to_state: str, actor=None, note: str = "") -> B
                                         actor=actor if getattr(actor, "is_authenticated", False) else None,
                                         note=note)
     log.info("booking %s: %s -> %s (%s)", booking.reference, from_state, to_state, note)
-    _notify_on_commit(booking, to_state, f"booking:{booking.pk}:{to_state}:{event.pk}")
+    kind = notify or to_state
+    _notify_on_commit(booking, kind, f"booking:{booking.pk}:{kind}:{event.pk}")
     return booking
 
 
@@ -436,7 +441,7 @@ def send_quote(booking: Booking, actor, *, price: int, deposit: int, included: s
 
 
 def current_quote(booking: Booking) -> Quote | None:
-    return booking.quotes.filter(superseded=False).order_by("-version").first()
+    return booking.current_quote()
 
 
 def quote_slots(booking: Booking, now: datetime | None = None):
@@ -540,16 +545,36 @@ def extend_payment_window(booking: Booking, grace: timedelta, now: datetime | No
 
 
 def expire_booking(booking: Booking, now: datetime | None = None) -> Booking:
+    """The time to pay ran out: release the dates. A booking with a quote that still stands goes back to
+    QUOTED (the patient picks new dates inside the quote's window); any other booking expires."""
     now = now or timezone.now()
     with transaction.atomic():
         booking = _locked(booking)
-        if booking.state != Booking.AWAITING_PAYMENT or not booking.payment_due_at or booking.payment_due_at > now:
+        if not booking.payment_overdue(now):
             return booking
         if booking.payments.filter(state__in=["succeeded", "processing", "requires_action"]).exists():
             return booking  # money is moving: the webhook decides
         Allocation.objects.filter(appointment__booking=booking, live=True).update(live=False)
         booking.appointments.filter(status=Appointment.HELD).update(status=Appointment.RELEASED)
+        quote = current_quote(booking)
+        if quote is not None and quote.valid_until > now:
+            # the released dates stay with their old hold, not with the booking: a late payment must not
+            # try to re-take them once new dates are chosen
+            booking.appointments.filter(status=Appointment.RELEASED).update(booking=None)
+            booking.payment_due_at = None
+            booking.save(update_fields=["payment_due_at"])
+            return transition(booking, Booking.QUOTED, None, "payment time ran out; the quote stands, new dates needed",
+                              notify="quote_reopened")
         return transition(booking, Booking.EXPIRED, None, "payment time ran out")
+
+
+def refresh(booking: Booking, now: datetime | None = None) -> Booking:
+    """What a page shows follows ``payment_due_at``, not whether the sweep has run: an overdue booking is
+    expired (or its quote reopened) before it is shown."""
+    now = now or timezone.now()
+    if booking.payment_overdue(now):
+        return expire_booking(booking, now)
+    return booking
 
 
 def sweep(now: datetime | None = None) -> dict:
@@ -670,15 +695,40 @@ class RefundQuote:
     explanation: str
 
 
-def refund_due(booking: Booking, reason: str, now: datetime | None = None) -> RefundQuote:
+def refund_percent(first_session: datetime | None, now: datetime) -> int:
+    """The patient's own cancellation: 100% up to 14 days before the first remaining session, 50% up to 3."""
+    if first_session is None:
+        return 100
+    days = (first_session - now).total_seconds() / 86400
+    if days >= FULL_REFUND_DAYS:
+        return 100
+    if days >= PARTIAL_REFUND_DAYS:
+        return PARTIAL_REFUND_PERCENT
+    return 0
+
+
+def refund_steps(booking: Booking, now: datetime | None = None) -> list[tuple[datetime, int]]:
+    """[(until, percent)] still ahead for the patient's own cancellation, from the same rule as refund_due:
+    e.g. [(14 days before, 100), (3 days before, 50)]; empty once nothing is refundable."""
+    now = now or timezone.now()
+    first = min((a.start for a in booking.appointments.filter(status__in=[Appointment.BOOKED, Appointment.HELD],
+                                                              start__gt=now)), default=None)
+    if first is None:
+        return []
+    steps = [(first - timedelta(days=FULL_REFUND_DAYS), 100),
+             (first - timedelta(days=PARTIAL_REFUND_DAYS), PARTIAL_REFUND_PERCENT)]
+    return [(until, percent) for until, percent in steps if until > now]
+
+
+def refund_due(booking: Booking, reason: str, now: datetime | None = None, paid: int | None = None) -> RefundQuote:
     """The one function that says what a cancelled booking is owed — never more than was paid.
 
     Full refund when the clinic cancels, the visa is refused or the patient is found unfit; otherwise
     100% up to 14 days before the first remaining session, 50% up to 3 days, nothing later. A course
-    refunds only its unused sessions' share.
+    refunds only its unused sessions' share. ``paid`` lets the checkout ask "and if I paid the deposit now?".
     """
     now = now or timezone.now()
-    paid = paid_amount(booking)
+    paid = paid_amount(booking) if paid is None else paid
     sessions = list(booking.appointments.exclude(status__in=[Appointment.RELEASED, Appointment.CANCELLED]))
     total = len(sessions) or 1
     unused = [a for a in sessions if a.status in (Appointment.BOOKED, Appointment.HELD) and a.start > now]
@@ -687,16 +737,15 @@ def refund_due(booking: Booking, reason: str, now: datetime | None = None) -> Re
         percent, why = 100, _("Full refund: %(reason)s.") % {"reason": CANCEL_REASONS[reason]}
     else:
         first = min((a.start for a in unused), default=None)
-        days = (first - now).total_seconds() / 86400 if first else 0
-        if first is None or days >= FULL_REFUND_DAYS:
-            percent, why = 100, _("Full refund: cancelled %(days)d or more days before treatment.") % {
-                "days": FULL_REFUND_DAYS}
-        elif days >= PARTIAL_REFUND_DAYS:
-            percent, why = PARTIAL_REFUND_PERCENT, _(
+        percent = refund_percent(first, now)
+        if percent == 100:
+            why = _("Full refund: cancelled %(days)d or more days before treatment.") % {"days": FULL_REFUND_DAYS}
+        elif percent:
+            why = _(
                 "%(percent)d%% refund: cancelled less than %(days)d days before treatment.") % {
                 "percent": PARTIAL_REFUND_PERCENT, "days": FULL_REFUND_DAYS}
         else:
-            percent, why = 0, _("No refund: cancelled less than %(days)d days before treatment.") % {
+            why = _("No refund: cancelled less than %(days)d days before treatment.") % {
                 "days": PARTIAL_REFUND_DAYS}
     amount = paid * share_unused * percent // (total * 100)
     return RefundQuote(amount=max(0, min(amount, paid)), paid=paid, percent=percent, unused_sessions=share_unused,

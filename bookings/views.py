@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -46,6 +47,8 @@ except ImportError:  # pragma: no cover - depends on the deployment
 
 def _patient_zone(user):
     """The patient's home zone from their profile, or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
     profile = PatientProfile.objects.filter(user=user).only("home_timezone").first()
     name = getattr(profile, "home_timezone", "") or ""
     if not name:
@@ -135,6 +138,9 @@ def _sessions(booking):
 @login_required
 @never_cache
 def dashboard(request):
+    now = timezone.now()
+    for overdue in request.user.bookings.filter(state=Booking.AWAITING_PAYMENT, payment_due_at__lte=now):
+        services.refresh(overdue, now)
     bookings = list(request.user.bookings.select_related("clinic__city", "offering").prefetch_related("appointments"))
     rows = []
     for booking in bookings:
@@ -178,7 +184,8 @@ def _slot_page(request, offering, *, status=200, error="", alternatives=None, we
     today = timezone.now().astimezone(tz).date()
     context = {
         "offering": offering,
-        "clinic_zone": offering.clinic.zone_name,
+        "tz": tz,
+        "clinic_zone": offering.clinic.zone_label,
         "patient_zone": str(patient_tz) if patient_tz and str(patient_tz) != offering.clinic.zone_name else "",
         "days": _group_by_day(options, tz, patient_tz if patient_tz and str(patient_tz) != str(tz) else None),
         "week_start": week_start,
@@ -193,14 +200,38 @@ def _slot_page(request, offering, *, status=200, error="", alternatives=None, we
         "action": reverse("booking_reschedule", args=[booking.reference]) if booking
         else reverse("book_offering", args=[offering.pk]),
         "moving": booking,
+        "chosen": _chosen_slot(request, options, tz, patient_tz) if booking is None else None,
+        "anonymous": not request.user.is_authenticated,
     }
     return render(request, "bookings/slots.html", context, status=status)
 
 
-@login_required
+def _chosen_slot(request, options, tz, patient_tz):
+    """?start=<iso>: the time a visitor chose before signing up, still free — shown first, to confirm."""
+    raw = request.GET.get("start", "")
+    if not raw:
+        return None
+    try:
+        start = SlotChoiceForm.parse_start(raw)
+    except ValueError:
+        return None
+    option = next((o for o in options if o.start == start), None)
+    if option is None:
+        return {"gone": True}
+    return _group_by_day([option], tz, patient_tz)[0][1][0]
+
+
+def _signup_to_keep(request, offering, start):
+    """An anonymous visitor chose a time: an account is needed to hold it; come back to it after sign-up."""
+    back = reverse("book_offering", args=[offering.pk]) + "?" + urlencode(
+        {"start": start.isoformat(), "week": start.astimezone(offering.clinic.tz).date().isoformat()})
+    return redirect(reverse("account_signup") + "?" + urlencode({"next": back}))
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def book_offering(request, offering_id):
+    """Anyone may look at the free times; choosing one needs an account (the choice survives sign-up)."""
     offering = _offering_or_404(offering_id)
     if offering.review_required:
         return redirect("request_treatment", offering_id=offering.pk)
@@ -211,13 +242,15 @@ def book_offering(request, offering_id):
     if request.method == "GET":
         return _slot_page(request, offering)
 
-    limited = _too_many(request, "hold")
+    limited = _too_many(request, "hold") if request.user.is_authenticated else None
     if limited:
         return limited
     form = SlotChoiceForm(request.POST)
     if not form.is_valid():
         return _slot_page(request, offering, status=400, error=form.first_error())
     start = form.cleaned_data["start"]
+    if not request.user.is_authenticated:
+        return _signup_to_keep(request, offering, start)
     week = start.astimezone(offering.clinic.tz).date()
     today = timezone.now().astimezone(offering.clinic.tz).date()
     week = max(week, today)
@@ -307,7 +340,7 @@ def _discard(records):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def booking_detail(request, reference):
-    booking = _my_booking(request, reference)
+    booking = services.refresh(_my_booking(request, reference))
     message_form = MessageForm()
     status = 200
     if request.method == "POST":
@@ -326,7 +359,7 @@ def booking_detail(request, reference):
         "booking": booking,
         "next": next_step(booking),
         "tz": tz,
-        "clinic_zone": booking.clinic.zone_name,
+        "clinic_zone": booking.clinic.zone_label,
         "patient_zone": str(patient_tz) if patient_tz and str(patient_tz) != booking.clinic.zone_name else "",
         "sessions": [{"a": a, "start": a.start.astimezone(tz), "end": a.end.astimezone(tz),
                       "patient_start": a.start.astimezone(patient_tz) if patient_tz else None}
@@ -339,7 +372,10 @@ def booking_detail(request, reference):
         "message_form": message_form,
         "can_cancel": booking.state in CANCELLABLE,
         "can_reschedule": services.can_reschedule(booking),
-        "can_pay": booking.state == Booking.AWAITING_PAYMENT,
+        "can_pay": booking.state == Booking.AWAITING_PAYMENT and not booking.payment_overdue(),
+        "paying": booking.payment_overdue(),
+        "review_days": settings.REVIEW_RESPONSE_DAYS,  # money is moving past the hold: the payment decides
+        "records": list(booking.records.order_by("uploaded_at")),
         "can_choose_dates": booking.state == Booking.QUOTED and bool(quote and quote.valid_until > timezone.now()),
         "visa_letter": booking.state == Booking.CONFIRMED,
         "rebook_url": _rebook_url(booking),
@@ -358,7 +394,7 @@ def _rebook_url(booking):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def accept_quote(request, reference):
-    booking = _my_booking(request, reference)
+    booking = services.refresh(_my_booking(request, reference))
     if booking.state == Booking.AWAITING_PAYMENT:
         return redirect("booking_checkout", reference=booking.reference)
     quote = services.current_quote(booking)
@@ -387,8 +423,8 @@ def accept_quote(request, reference):
     shown_tz = patient_tz if patient_tz and str(patient_tz) != str(tz) else None
     options = services.quote_slots(booking) if quote.valid_until > timezone.now() else []
     return render(request, "bookings/accept_quote.html", {
-        "booking": booking, "quote": quote, "days": _group_by_day(options, tz, shown_tz),
-        "clinic_zone": booking.clinic.zone_name, "patient_zone": str(shown_tz) if shown_tz else "",
+        "booking": booking, "quote": quote, "days": _group_by_day(options, tz, shown_tz), "tz": tz,
+        "clinic_zone": booking.clinic.zone_label, "patient_zone": str(shown_tz) if shown_tz else "",
         "is_course": booking.offering.sessions > 1, "client_key": uuid.uuid4().hex, "error": error,
         "alternatives": _group_by_day(alternatives, tz, shown_tz) if alternatives else [],
         "quote_expired": quote.valid_until <= timezone.now(),
@@ -400,7 +436,7 @@ def accept_quote(request, reference):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def cancel(request, reference):
-    booking = _my_booking(request, reference)
+    booking = services.refresh(_my_booking(request, reference))
     if booking.state not in CANCELLABLE:
         messages.info(request, _("This booking can no longer be cancelled here."))
         return redirect("booking_detail", reference=booking.reference)
@@ -452,7 +488,11 @@ def _publishable_key() -> str:
 @login_required
 @never_cache
 def checkout(request, reference):
-    booking = _my_booking(request, reference)
+    booking = services.refresh(_my_booking(request, reference))
+    if booking.state == Booking.QUOTED:
+        messages.info(request, _("The time to pay ran out and those dates were released, but the clinic's quote "
+                                 "still stands: choose new dates inside its window."))
+        return redirect("booking_accept_quote", reference=booking.reference)
     if booking.state == Booking.CONFIRMED:
         messages.success(request, _("This booking is paid and confirmed."))
         return redirect("booking_detail", reference=booking.reference)
@@ -464,10 +504,16 @@ def checkout(request, reference):
     expired = bool(booking.payment_due_at and booking.payment_due_at <= now)
     seconds_left = int((booking.payment_due_at - now).total_seconds()) if booking.payment_due_at and not expired \
         else 0
+    if_paid = services.refund_due(booking, services.PATIENT, now, paid=booking.deposit)
     return render(request, "bookings/checkout.html", {
+        "test_payments": bool(getattr(settings, "STRIPE_JS_TEST_DOUBLE", False)),
+        "balance": max(0, booking.price - booking.deposit),
+        "refund_now": if_paid,
+        "refund_steps": services.refund_steps(booking, now),
+        "tz": tz,
         "booking": booking,
         "sessions": [{"start": a.start.astimezone(tz), "end": a.end.astimezone(tz)} for a in _sessions(booking)],
-        "clinic_zone": booking.clinic.zone_name,
+        "clinic_zone": booking.clinic.zone_label,
         "expired": expired,
         "seconds_left": seconds_left,
         "minutes_left": (seconds_left + 59) // 60,
@@ -476,7 +522,7 @@ def checkout(request, reference):
         "pay_url": f"/api/v1/bookings/{booking.pk}/payments",
         "done_url": reverse("booking_detail", args=[booking.reference]),
         "rebook_url": reverse("book_offering", args=[booking.offering_id]) if not booking.offering.review_required
-        else reverse("booking_detail", args=[booking.reference]),
+        else reverse("booking_accept_quote", args=[booking.reference]),
     })
 
 

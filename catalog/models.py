@@ -314,6 +314,13 @@ class ClinicPage(ImportKeyMixin, Page):
 
         return ZoneInfo(self.zone_name)
 
+    @property
+    def zone_label(self) -> str:
+        """The clinic's time as patients know it: 'Astana, UTC+05:00' in the active language."""
+        from portal.l10n import place_time
+
+        return place_time(self.city.name if self.city_id else "", self.zone_name)
+
     def equipment_list(self):
         return ServicePage.lines(self.equipment)
 

@@ -31,6 +31,7 @@ if PRODUCTION and (SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 50 or SECRET
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = env.str("SITE_NAME", default="Emhana")  # what emails and pages are signed with
 WAGTAILADMIN_BASE_URL = SITE_URL
 
 INSTALLED_APPS = [
@@ -108,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "wagtail.contrib.settings.context_processors.settings",
                 "portal.context_processors.site",
+                "bookings.context_processors.booking_intent",
             ],
         },
     },
@@ -167,6 +169,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "patient_dashboard"  # in the language the patient signed in with
 WAGTAILADMIN_LOGIN_URL = "account_login"
+ACCOUNT_ADAPTER = "portal.accounts.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"{SITE_NAME}: "
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
@@ -214,6 +218,8 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 CLINIC_DEFAULT_TIMEZONE = "Asia/Almaty"
+# What patients are told to expect after a treatment request (working days until the clinic answers).
+REVIEW_RESPONSE_DAYS = env.int("REVIEW_RESPONSE_DAYS", default=3)
 
 # --- Static and media -----------------------------------------------------------------
 STATIC_URL = "/static/"

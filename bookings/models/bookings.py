@@ -8,6 +8,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import Func, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -102,6 +103,15 @@ class Booking(models.Model):
 
     def __str__(self):
         return f"{self.reference} {self.service_title}"
+
+    def current_quote(self):
+        """The clinic's quote that stands (the newest version not superseded), or None."""
+        return self.quotes.filter(superseded=False).order_by("-version").first()
+
+    def payment_overdue(self, now=None) -> bool:
+        """Waiting for a deposit whose time ran out: shown and treated as released at once, swept or not."""
+        now = now or timezone.now()
+        return self.state == self.AWAITING_PAYMENT and self.payment_due_at is not None and self.payment_due_at <= now
 
     @property
     def is_live(self):

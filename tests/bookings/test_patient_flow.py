@@ -16,120 +16,29 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings import payments_service, services
+from bookings import services
 from bookings.models import Booking, Hold, Message, PatientProfile, Payment
-from bookings.payments import PaymentResult, RefundResult
-from catalog.models import Offering
+from bookings.payments import PaymentResult
 from catalog.templatetags.emhana import money
+
+from .helpers import QUESTIONNAIRE, book, free_options, local_day, pay
 
 pytestmark = pytest.mark.django_db
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------
 
-@pytest.fixture
-def offering():
-    offering = (Offering.objects.filter(review_required=False, resource_links__isnull=False, is_active=True)
-                .select_related("clinic", "page").distinct().first())
-    assert offering is not None, "the demo data has a direct offering with resources"
-    return offering
-
-
-@pytest.fixture
-def review_offering():
-    offering = (Offering.objects.filter(review_required=True, resource_links__isnull=False, is_active=True)
-                .select_related("clinic", "page").distinct().first())
-    assert offering is not None
-    return offering
-
-
-@pytest.fixture
-def other_patient(django_user_model):
-    return django_user_model.objects.create_user("other-pat", "other.patient@example.com", "a-long-password-2")
-
-
-@pytest.fixture
-def other_client(client, other_patient):
-    from django.test import Client
-
-    c = Client()
-    c.force_login(other_patient)
-    return c
-
-
-def free_options(offering, days=45):
-    today = timezone.now().astimezone(offering.clinic.tz).date()
-    options = services.offering_slots(offering, today, today + timedelta(days=days))
-    assert options, f"{offering} has free slots in the next {days} days"
-    return options
-
-
-def local_day(offering, option) -> date:
-    return option.start.astimezone(offering.clinic.tz).date()
-
-
-def book(client, offering, option, key=None):
-    return client.post(reverse("book_offering", args=[offering.pk]),
-                       {"start": option.start.isoformat(), "client_key": key or uuid.uuid4().hex})
-
-
-class FakeProvider:
-    publishable_key = "pk_test_fake"
-
-    def __init__(self, status="succeeded"):
-        self.status = status
-        self.refunds = []
-
-    def create_and_confirm(self, *, amount, currency, payment_method, idempotency_key, metadata=None):
-        secret = "pi_fake_secret_x" if self.status == "requires_action" else None
-        return PaymentResult(status=self.status, intent_id=f"pi_{uuid.uuid4().hex[:16]}", amount=amount,
-                             currency=currency, client_secret=secret,
-                             error_code="card_declined" if self.status == "failed" else None)
-
-    def retrieve(self, intent_id):
-        return PaymentResult(status="succeeded", intent_id=intent_id, amount=0, currency="kzt")
-
-    def refund(self, *, intent_id, amount, idempotency_key, metadata=None):
-        self.refunds.append(amount)
-        return RefundResult(refund_id=f"re_{uuid.uuid4().hex[:10]}", status="succeeded", amount=amount,
-                            currency="kzt")
-
-
-@pytest.fixture
-def fake_provider(monkeypatch):
-    provider = FakeProvider()
-    monkeypatch.setattr(payments_service, "get_provider", lambda: provider)
-    return provider
-
-
-@pytest.fixture
-def awaiting(patient_client, patient, offering):
-    option = free_options(offering)[0]
-    response = book(patient_client, offering, option)
-    assert response.status_code == 302
-    return Booking.objects.get(user=patient)
-
-
-def pay(client, booking):
-    return client.post(f"/api/v1/bookings/{booking.pk}/payments", data=json.dumps({"payment_method": "pm_card"}),
-                       content_type="application/json")
-
-
-@pytest.fixture
-def confirmed(patient_client, awaiting, fake_provider):
-    response = pay(patient_client, awaiting)
-    assert response.status_code == 200, response.content
-    awaiting.refresh_from_db()
-    assert awaiting.state == Booking.CONFIRMED
-    return awaiting
-
-
 # --- slot picker and direct booking ----------------------------------------------------------------
 
-def test_login_is_required(client, offering):
+def test_anonymous_visitors_see_the_times_and_choosing_one_asks_for_an_account(client, offering):
     response = client.get(reverse("book_offering", args=[offering.pk]))
+    assert response.status_code == 200
+    assert "create an account" in response.content.decode()
+    option = free_options(offering)[0]
+    response = book(client, offering, option)
     assert response.status_code == 302
-    assert "/accounts/login/" in response["Location"]
+    assert response["Location"].startswith(reverse("account_signup") + "?next=")
+    assert not Hold.objects.exists()
 
 
 def test_slot_page_lists_slots_as_post_buttons_grouped_by_local_day(patient_client, offering):
@@ -140,7 +49,8 @@ def test_slot_page_lists_slots_as_post_buttons_grouped_by_local_day(patient_clie
     html = response.content.decode()
     assert f'value="{option.start.isoformat()}"' in html
     assert 'name="client_key"' in html
-    assert offering.clinic.zone_name in html
+    assert offering.clinic.zone_label in html and "UTC+05:00" in html
+    assert "Asia/" not in html  # zones by their places' names, never raw identifiers
     assert response.context["days"][0][0] == day
     local = option.start.astimezone(offering.clinic.tz)
     assert local.strftime("%H:%M") in html
@@ -151,7 +61,7 @@ def test_slot_page_shows_the_patients_home_zone_when_known(patient_client, patie
     option = free_options(offering)[0]
     response = patient_client.get(reverse("book_offering", args=[offering.pk]),
                                   {"week": local_day(offering, option).isoformat()})
-    assert "Asia/Dushanbe" in response.content.decode()
+    assert "Dushanbe (Tajikistan)" in response.content.decode()
 
 
 def test_bad_week_falls_back_to_the_coming_days(patient_client, offering):
@@ -250,11 +160,14 @@ def test_checkout_loads_the_test_double_when_configured(patient_client, awaiting
 
 
 def test_expired_hold_checkout_offers_to_choose_again(patient_client, awaiting):
+    """No sweep has run: the page still knows the time ran out, and offers a new time, not a card form."""
     Booking.objects.filter(pk=awaiting.pk).update(payment_due_at=timezone.now() - timedelta(minutes=1))
-    response = patient_client.get(reverse("booking_checkout", args=[awaiting.reference]))
-    assert response.status_code == 200
-    assert response.context["expired"]
-    assert 'id="card-form"' not in response.content.decode()
+    response = patient_client.get(reverse("booking_checkout", args=[awaiting.reference]), follow=True)
+    html = response.content.decode()
+    assert 'id="card-form"' not in html
+    assert reverse("book_offering", args=[awaiting.offering_id]) in html
+    awaiting.refresh_from_db()
+    assert awaiting.state == Booking.EXPIRED
 
 
 def test_paying_confirms_and_the_booking_page_shows_it(patient_client, confirmed):
@@ -347,9 +260,6 @@ def test_cancel_refuses_reasons_only_the_clinic_may_give(patient_client, awaitin
 
 # --- review first: request, quote, choose dates ----------------------------------------------------
 
-QUESTIONNAIRE = {"diagnosis": "Vestibular schwannoma, 2.1 cm, MRI March 2026",
-                 "prior_treatment": "none", "current_state": "Hearing loss on the left, walks unaided"}
-
 
 def test_request_treatment_creates_a_requested_booking_with_the_questionnaire(patient_client, patient,
                                                                               review_offering):
@@ -416,19 +326,6 @@ def test_a_rejected_record_keeps_the_answers_and_creates_nothing(patient_client,
     assert QUESTIONNAIRE["current_state"] in response.content.decode()
     assert not Booking.objects.filter(user=patient).exists()
     assert not MedicalRecord.objects.filter(owner=patient).exists()
-
-
-@pytest.fixture
-def quoted(patient, review_offering):
-    booking = services.request_treatment(patient, review_offering, questionnaire=QUESTIONNAIRE)
-    options = free_options(review_offering, days=60)
-    day = local_day(review_offering, options[0])
-    services.send_quote(booking, None, price=review_offering.price, deposit=review_offering.deposit,
-                        included="Treatment\nFollow-up MRI", treatment_plan="One session",
-                        window_start=day, window_end=day + timedelta(days=14),
-                        valid_until=timezone.now() + timedelta(days=7))
-    booking.refresh_from_db()
-    return booking
 
 
 def test_quote_is_shown_and_choosing_dates_accepts_it(patient_client, quoted):

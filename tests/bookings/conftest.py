@@ -1,0 +1,82 @@
+"""Fixtures shared by the booking tests: a direct and a review-first offering, a booking awaiting payment,
+a confirmed one, a quoted one, another patient, and a fake payment provider."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from bookings import payments_service, services
+from bookings.models import Booking
+from catalog.models import Offering
+
+from .helpers import QUESTIONNAIRE, FakeProvider, book, free_options, local_day, pay
+
+
+@pytest.fixture
+def offering():
+    offering = (Offering.objects.filter(review_required=False, resource_links__isnull=False, is_active=True)
+                .select_related("clinic", "page").distinct().first())
+    assert offering is not None, "the demo data has a direct offering with resources"
+    return offering
+
+
+@pytest.fixture
+def review_offering():
+    offering = (Offering.objects.filter(review_required=True, resource_links__isnull=False, is_active=True)
+                .select_related("clinic", "page").distinct().first())
+    assert offering is not None
+    return offering
+
+
+@pytest.fixture
+def other_patient(django_user_model):
+    return django_user_model.objects.create_user("other-pat", "other.patient@example.com", "a-long-password-2")
+
+
+@pytest.fixture
+def other_client(client, other_patient):
+    from django.test import Client
+
+    c = Client()
+    c.force_login(other_patient)
+    return c
+
+
+@pytest.fixture
+def fake_provider(monkeypatch):
+    provider = FakeProvider()
+    monkeypatch.setattr(payments_service, "get_provider", lambda: provider)
+    return provider
+
+
+@pytest.fixture
+def awaiting(patient_client, patient, offering):
+    option = free_options(offering)[0]
+    response = book(patient_client, offering, option)
+    assert response.status_code == 302
+    return Booking.objects.get(user=patient)
+
+
+@pytest.fixture
+def confirmed(patient_client, awaiting, fake_provider):
+    response = pay(patient_client, awaiting)
+    assert response.status_code == 200, response.content
+    awaiting.refresh_from_db()
+    assert awaiting.state == Booking.CONFIRMED
+    return awaiting
+
+
+@pytest.fixture
+def quoted(patient, review_offering):
+    booking = services.request_treatment(patient, review_offering, questionnaire=QUESTIONNAIRE)
+    options = free_options(review_offering, days=60)
+    day = local_day(review_offering, options[0])
+    services.send_quote(booking, None, price=review_offering.price, deposit=review_offering.deposit,
+                        included="Treatment\nFollow-up MRI", treatment_plan="One session",
+                        window_start=day, window_end=day + timedelta(days=14),
+                        valid_until=timezone.now() + timedelta(days=7))
+    booking.refresh_from_db()
+    return booking
