@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
@@ -101,3 +102,54 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
         if request.path.startswith(NON_PAGE_PREFIXES):
             return response
         return super().process_response(request, response)
+
+
+class OtherLanguageSlugMiddleware:
+    """A page's address typed or shared with another language's slugs (``/ru/treatments/``) is sent, once
+    and permanently, to the page's address in the language of the prefix (``/ru/lechenie/``), not a 404."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code != 404 or request.method not in ("GET", "HEAD"):
+            return response
+        target = self.page_url(request)
+        if not target:
+            return response
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)
+
+    @staticmethod
+    def page_url(request) -> str | None:
+        from urllib.parse import unquote
+
+        from django.http import Http404
+        from django.utils import translation
+        from wagtail.models import Site
+
+        lang = translation.get_language_from_path(request.path_info)
+        prefix = f"/{lang}/" if lang else ""
+        if not prefix or not request.path_info.startswith(prefix):
+            return None
+        components = [unquote(c) for c in request.path_info[len(prefix):].split("/") if c]
+        site = Site.find_for_request(request)
+        if not components or len(components) > 8 or site is None:
+            return None
+        for other, _name in settings.LANGUAGES:
+            if other == lang:
+                continue
+            with translation.override(other):
+                try:
+                    found = site.root_page.specific.route(request, components)
+                except Http404:
+                    continue
+            page = found.page if hasattr(found, "page") else found[0]
+            if not page.live:
+                continue
+            with translation.override(lang):
+                url = page.get_url(request)
+            if url and unquote(url) != unquote(request.path_info):
+                return url
+        return None

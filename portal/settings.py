@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.StaffMFAMiddleware",
+    "portal.middleware.OtherLanguageSlugMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
 ]
 
@@ -253,6 +254,10 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_emhana_l
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="") or None
 # Serve our own Stripe.js test double instead of Stripe's script (browser tests on localstripe only).
 STRIPE_JS_TEST_DOUBLE = env.bool("STRIPE_JS_TEST_DOUBLE", default=False)
+if PRODUCTION and ("emhana_local" in STRIPE_SECRET_KEY + STRIPE_PUBLISHABLE_KEY + STRIPE_WEBHOOK_SECRET
+                   or STRIPE_API_BASE or STRIPE_JS_TEST_DOUBLE):
+    raise ImproperlyConfigured("Production needs real STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY and "
+                               "STRIPE_WEBHOOK_SECRET in the environment, and no STRIPE_API_BASE or test double.")
 
 # --- Wagtail --------------------------------------------------------------------------
 WAGTAIL_SITE_NAME = "Emhana"

@@ -216,6 +216,19 @@ def test_production_settings_refuse_an_insecure_secret():
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
 
 
+def test_production_settings_refuse_the_placeholder_stripe_keys():
+    env = {"DJANGO_ENV": "production", "PATH": "/usr/bin:/bin", "ALLOWED_HOSTS": "x.example",
+           "SECRET_KEY": "k" * 64}
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; django.setup()"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode != 0 and "STRIPE_SECRET_KEY" in result.stderr
+    env |= {"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+
+
 def test_data_files_have_names_and_summaries_in_all_languages():
     data = Path(__file__).resolve().parents[2] / "catalog" / "data"
     for row in read_services():
@@ -223,3 +236,14 @@ def test_data_files_have_names_and_summaries_in_all_languages():
             assert row["name"].get(lang) and row["summary"].get(lang), (row["slug"], lang)
         assert row["description"].get("en") and row["description"].get("ru")
     assert json.loads((data / "clinics.json").read_text())
+
+
+def test_an_address_with_another_languages_slugs_redirects_to_the_page_in_the_prefix_language(client):
+    response = client.get("/ru/treatments/?q=x")
+    assert response.status_code == 301
+    assert response["Location"] == "/ru/lechenie/?q=x"
+    response = client.get("/kk/treatments/cardiac-surgery/")
+    assert response.status_code == 301
+    assert response["Location"].startswith("/kk/emdeu/")
+    assert client.get(response["Location"]).status_code == 200
+    assert client.get("/ru/no-such-page/").status_code == 404
