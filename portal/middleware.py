@@ -5,8 +5,8 @@ import hashlib
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.http import HttpResponsePermanentRedirect
+from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
