@@ -38,12 +38,51 @@ class DisplayCurrency:
         return (Decimal(kzt_minor) / 100 / self.kzt_per_unit).quantize(Decimal("1"))
 
 
+# With no choice made: the currency of the country in the browser's language tag ("ru-KG" -> KGS), else the
+# one most readers of the page's language pay in.
+LANGUAGE_CURRENCY = {"en": "USD", "ru": "RUB", "kk": "KZT", "ky": "KGS", "uz": "UZS", "tg": "TJS", "zh-hans": "CNY"}
+
+
+def _region_currency(request) -> str | None:
+    from babel.numbers import get_territory_currencies
+
+    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
+    first = header.split(",")[0].split(";")[0].strip().replace("_", "-")
+    parts = [p for p in first.split("-")[1:] if len(p) == 2 and p.isalpha()]
+    if not parts:
+        return None
+    try:
+        currencies = get_territory_currencies(parts[0].upper())
+    except Exception:  # noqa: BLE001 - an unknown region is simply no hint
+        return None
+    return next((c for c in currencies if c == "KZT" or c in rates()), None)
+
+
+def currency_code(request) -> str:
+    """The display currency: the visitor's choice (cookie), else their region's, else their language's."""
+    from django.utils import translation
+
+    chosen = (request.COOKIES.get(COOKIE) or "").upper()
+    if chosen == "KZT" or chosen in rates():
+        return chosen
+    guessed = _region_currency(request) or LANGUAGE_CURRENCY.get(translation.get_language() or "", "USD")
+    return guessed if guessed == "KZT" or guessed in rates() else "KZT"
+
+
 def display_currency(request) -> DisplayCurrency:
-    code = (request.COOKIES.get(COOKIE) or "KZT").upper()
+    code = currency_code(request)
     rate = rates().get(code)
     if rate is None:
         return DisplayCurrency("KZT", None)
     return DisplayCurrency(code, rate)
+
+
+CHOICES = ("KZT", "USD", "EUR", "RUB", "CNY", "UZS", "KGS", "TJS")
+
+
+def currency_context(request):
+    """Every page knows the display currency (the header's switcher shows it)."""
+    return {"currency": display_currency(request), "currency_choices": CHOICES}
 
 
 def choose_currency(request):

@@ -34,7 +34,9 @@ class AnonymousPageCacheMiddleware:
         return not path.startswith(UNCACHED_PREFIXES) and not any(s in path for s in UNCACHED_SEGMENTS)
 
     def key(self, request) -> str:
-        raw = f"{request.get_full_path()}|{request.COOKIES.get('currency', '')}"
+        from catalog.currency import currency_code
+
+        raw = f"{request.get_full_path()}|{currency_code(request)}"
         return f"page:{pagecache.current_version()}:{hashlib.sha1(raw.encode()).hexdigest()}"
 
     def __call__(self, request):

@@ -111,6 +111,7 @@ TEMPLATES = [
                 "wagtail.contrib.settings.context_processors.settings",
                 "portal.context_processors.site",
                 "bookings.context_processors.booking_intent",
+                "catalog.currency.currency_context",
             ],
         },
     },

@@ -1,6 +1,7 @@
 """The public catalogue as a visitor, an editor and an API client see it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,22 @@ def test_currency_choice_shows_converted_prices(client):
     assert "USD" in page and "≈" in page
     evil = client.get("/en/currency/?code=EUR&next=https://evil.example/")
     assert evil["Location"] == "/"
+
+
+def test_prices_show_in_the_visitors_currency_by_default(client):
+    service = ServicePage.objects.live().first()
+
+    def shown(lang, **headers):
+        html = client.get(url_in(service, lang), **headers).content.decode()
+        return re.search(r'<option value="([A-Z]{3})" selected>', html).group(1), html
+
+    code, html = shown("zh-hans")
+    assert code == "CNY" and "≈\u00a0" in html and "CNY" in html
+    assert shown("ky")[0] == "KGS"
+    assert shown("ru", HTTP_ACCEPT_LANGUAGE="ru-KG,ru;q=0.9")[0] == "KGS"  # the region says more than the language
+    assert shown("ru")[0] == "RUB"
+    client.cookies["currency"] = "EUR"
+    assert shown("zh-hans")[0] == "EUR"  # a choice made in the header wins
 
 
 def test_anonymous_pages_are_cached_and_publishing_refreshes_them(client):
