@@ -108,7 +108,7 @@ def list_services(request, filters: Query[ServiceFilters]):
     offset = max(0, filters.offset)
     with translation.override(lang):
         specialties = {s.path: s for s in SpecialtyPage.objects.live()}
-        services = filtered_services(None, form.cleaned_data).order_by("title")[offset: offset + limit]
+        services = filtered_services(None, form.cleaned_data).order_by("-relevance", "title")[offset: offset + limit]
         return [service_out(s, specialties) for s in services]
 
 

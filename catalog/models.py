@@ -59,8 +59,35 @@ def missing_translation(obj, fields) -> bool:
 
 
 def fold(text: str) -> str:
-    """Normalise text for the catalogue's multilingual substring search."""
-    return re.sub(r"\s+", " ", (text or "").translate(SEARCH_FOLD).casefold()).strip()
+    """Normalise text for the catalogue's multilingual search: case, ё/е, punctuation between words."""
+    return re.sub(r"[\W_]+", " ", (text or "").translate(SEARCH_FOLD).casefold()).strip()
+
+
+def every_language(obj, fields) -> list[str]:
+    """The values of translated ``fields`` of ``obj`` in all the site's languages."""
+    from django.conf import settings
+
+    return [getattr(obj, f"{field}_{code.replace('-', '_')}", "") or ""
+            for code, _name in settings.LANGUAGES for field in fields]
+
+
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def search_filter(field: str, term: str) -> models.Q:
+    """A folded query term matches the start of a word ("pet" finds "PET-CT", not "appetite"); Chinese and
+    Japanese, written without spaces, match anywhere."""
+    if CJK.search(term):
+        return models.Q(**{f"{field}__contains": term})
+    return models.Q(**{f"{field}__contains": f" {term}"})
+
+
+def title_filter(term: str, lang: str, first: bool = False) -> models.Q:
+    """The term starts a word of the service's title in ``lang`` (its segment of ``search_names``), or, with
+    ``first``, starts the title."""
+    space = "" if CJK.search(term) else " "
+    anywhere = "" if first else "[^|]*"
+    return models.Q(search_names__regex=rf"\|{lang.replace('-', '_')}:{anywhere}{space}{re.escape(term)}")
 
 
 @register_snippet
@@ -177,6 +204,7 @@ class ServicePage(ImportKeyMixin, Page):
     figures_are_estimates = models.BooleanField(_("figures are estimates"), default=True)
     source_note = models.TextField(_("sources and cautions"), blank=True)
     search_text = models.TextField(editable=False, blank=True, default="")
+    search_names = models.TextField(editable=False, blank=True, default="")  # titles and synonyms: ranked first
 
     content_panels = Page.content_panels + [
         FieldPanel("summary"),
@@ -212,24 +240,29 @@ class ServicePage(ImportKeyMixin, Page):
     def included_list(self):
         return self.lines(self.included)
 
-    def build_search_text(self) -> str:
-        """Every language's names, synonyms and summary, plus the specialty's names, folded."""
+    def build_search_names(self) -> str:
+        """Synonyms of every language, then each language's title as its own segment (``|ru: ... |``), folded,
+        each word after a space: search_filter finds a word in any name; title_filter in one language's title."""
         from django.conf import settings
 
-        parts = []
+        synonyms = " ".join(fold(p) for p in every_language(self, ("synonyms",)) if p)
+        titles = "".join(f"|{code.replace('-', '_')}: {fold(getattr(self, 'title_' + code.replace('-', '_'), '') or '')} "
+                         for code, _name in settings.LANGUAGES)
+        return f" {synonyms} {titles}|"
+
+    def build_search_text(self) -> str:
+        """Every language's names, synonyms and summary, plus the specialty's names, folded."""
+        parts = every_language(self, ("title", "synonyms", "summary"))
         parent = self.get_parent().specific if self.pk or self.path else None
-        for code, _name in settings.LANGUAGES:
-            suffix = code.replace("-", "_")
-            for field in ("title", "synonyms", "summary"):
-                parts.append(getattr(self, f"{field}_{suffix}", "") or "")
-            if parent is not None:
-                parts.append(getattr(parent, f"title_{suffix}", "") or "")
+        if parent is not None:
+            parts += every_language(parent, ("title",))
         parts.append(self.slug.replace("_", " ").replace("-", " "))
-        return " | ".join(fold(p) for p in parts if p)
+        return " " + " ".join(fold(p) for p in parts if p) + " "
 
     def save(self, *args, **kwargs):
         if self.path:
             self.search_text = self.build_search_text()
+            self.search_names = self.build_search_names()
         return super().save(*args, **kwargs)
 
     def get_context(self, request, *args, **kwargs):

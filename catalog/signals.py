@@ -41,6 +41,6 @@ def offering_changed(sender, **kwargs):
 def refresh_search_text(services):
     for service in services:
         service = service.specific if hasattr(service, "specific") else service
-        text = service.build_search_text()
-        if text != service.search_text:
-            ServicePage.objects.filter(pk=service.pk).update(search_text=text)
+        text, names = service.build_search_text(), service.build_search_names()
+        if (text, names) != (service.search_text, service.search_names):
+            ServicePage.objects.filter(pk=service.pk).update(search_text=text, search_names=names)

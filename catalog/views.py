@@ -1,22 +1,34 @@
 """The public catalogue listing: search in every language and filters, in a fixed number of queries."""
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Subquery
+from django.db.models import Case, Count, Exists, IntegerField, Min, OuterRef, Q, Subquery, Value, When
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from .currency import display_currency
 from .forms import CatalogueFilterForm
-from .models import City, ClinicPage, Offering, ServicePage, SpecialtyPage, fold
+from .models import City, ClinicPage, Offering, ServicePage, SpecialtyPage, fold, search_filter, title_filter
 
 PER_PAGE = 20
 MAX_TERMS = 8
 
 
 def filtered_services(index_page, data):
-    """Live services under the catalogue matching cleaned filter data, annotated with price_from."""
+    """Live services under the catalogue matching cleaned filter data, annotated with price_from and, for a
+    search, ``relevance``: 4 when the title in the reader's language starts with the query, 3 when every
+    word is in that title, 2 when in a name or synonym in any language, else 1."""
     services = ServicePage.objects.live().descendant_of(index_page) if index_page else ServicePage.objects.live()
-    for term in fold(data.get("q") or "").split()[:MAX_TERMS]:
-        services = services.filter(search_text__contains=term)
+    terms = fold(data.get("q") or "").split()[:MAX_TERMS]
+    lang = get_language() or "en"
+    in_title, in_names = Q(), Q()
+    for term in terms:
+        services = services.filter(search_filter("search_text", term))
+        in_title &= title_filter(term, lang)
+        in_names &= search_filter("search_names", term)
+    starts = (title_filter(terms[0], lang, first=True) & in_title) if terms else Q()
+    services = services.annotate(relevance=Case(
+        When(starts, then=Value(4)), When(in_title, then=Value(3)), When(in_names, then=Value(2)),
+        default=Value(1), output_field=IntegerField()) if terms else Value(0))
     if data.get("specialty"):
         spec = SpecialtyPage.objects.live().filter(slug=data["specialty"]).only("path").first()
         services = services.filter(path__startswith=spec.path) if spec else services.none()
@@ -48,7 +60,7 @@ def catalogue_context(request, index_page):
     if form.is_bound and not form.is_valid():
         # keep the valid filters, drop the bad ones; the form shows what was wrong
         data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if k not in form.errors}
-    services = filtered_services(index_page, data).order_by("title")
+    services = filtered_services(index_page, data).order_by("-relevance", "title")
     paginator = Paginator(services.only(
         "id", "title", "slug", "url_path", "path", "depth", "summary", "typical_stay_days", "typical_sessions",
         "content_type_id", "live", "locked",

@@ -61,6 +61,37 @@ def test_gamma_knife_is_found_in_russian_and_chinese(client):
         assert gk.pk in titles, (lang, query)
 
 
+def result_titles(client, lang, query):
+    from catalog.views import filtered_services
+
+    with translation.override(lang):
+        return [s.title for s in filtered_services(None, {"q": query}).order_by("-relevance", "title")]
+
+
+def test_search_ranks_a_match_in_the_name_first(client):
+    ivf = set(ServicePage.objects.filter(title_en__contains="IVF").values_list("pk", flat=True))
+    assert len(ivf) >= 2  # the IVF programmes; embryo transfer, egg freezing... only mention IVF
+    for lang, query in (("ru", "ЭКО"), ("zh-hans", "试管婴儿"), ("en", "IVF")):
+        with translation.override(lang):
+            from catalog.views import filtered_services
+
+            found = list(filtered_services(None, {"q": query}).order_by("-relevance", "title"))
+            assert found and found[0].pk in ivf, (lang, [s.title for s in found[:3]])
+            assert len(found) > 2, "other services that only mention it come after"
+    response = client.get(url_in(catalogue(), "ru"), {"q": "ЭКО"})
+    assert response.context["services"][0].pk in ivf
+
+
+def test_search_matches_the_start_of_words_not_the_middle_of_other_words(client):
+    from catalog.views import filtered_services
+
+    found = list(filtered_services(None, {"q": "PET"}))
+    assert found and all(" pet" in s.search_text for s in found)
+    assert not list(filtered_services(None, {"q": "etite"}))  # inside a word: no match
+    hungry = ServicePage.objects.filter(search_text__contains="appetite").exclude(search_text__contains=" pet")
+    assert not set(hungry.values_list("pk", flat=True)) & {s.pk for s in found}
+
+
 def test_filter_by_city_keeps_only_services_offered_there(client):
     response = client.get(url_in(catalogue(), "en"), {"city": "shymkent"})
     services = list(response.context["services"])
