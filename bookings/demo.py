@@ -75,7 +75,24 @@ def load_demo() -> list[str]:
         OfferingResource.objects.bulk_create([OfferingResource(offering=offering, resource=r) for r in resources])
     _maintenance_day(created)
     _staff(created)
+    _contact_channels(created)
     return created
+
+
+def _contact_channels(created):
+    """Example contact channels (marked as demo on the contact page) until editors set real ones."""
+    from wagtail.models import Site
+
+    from cms.models import ContactChannels
+
+    site = Site.objects.filter(is_default_site=True).first()
+    if site is None or ContactChannels.objects.filter(site=site).exclude(phone="", whatsapp="").exists():
+        return
+    ContactChannels.objects.update_or_create(site=site, defaults={
+        "phone": "+7 717 200 00 00", "email": "care@emhana.example", "whatsapp": "https://wa.me/77172000000",
+        "telegram": "https://t.me/emhana_demo", "wechat_id": "emhana-demo",
+        "is_demo": True})
+    created.append("contact channels (demo)")
 
 
 def _maintenance_day(created):

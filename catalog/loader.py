@@ -73,6 +73,8 @@ SITE_TEXT = {
                  "tg": "klinikaho", "zh_hans": "yiliao-jigou"},
     },
 }
+# Until a clinic says which languages its coordinators speak (demo: shown on demo clinic pages only).
+DEMO_LANGUAGES = ["kk", "ru", "en"]
 # Demo rates (tenge per unit) until staff set real ones in the admin.
 DEMO_RATES = {"USD": "510", "EUR": "590", "RUB": "6.3", "CNY": "71", "UZS": "0.040", "KGS": "5.85", "TJS": "54"}
 
@@ -313,7 +315,7 @@ class Loader:
             }
             clinics[row["slug"]] = self.ensure_page(
                 ClinicPage, clinic_index, row["slug"], translated(row["name"]), fields,
-                extra={"city": cities[row["city"]],
+                extra={"city": cities[row["city"]], "coordinator_languages": ",".join(row.get("languages") or DEMO_LANGUAGES),
                        "verified": bool(row.get("verified")), "is_demo": True,
                        "source_note": row.get("source", "")},
                 slugs={"en": row["slug"].replace("_", "-")} | {

@@ -322,6 +322,11 @@ class ClinicPage(ImportKeyMixin, Page):
     equipment = models.TextField(_("equipment"), blank=True, help_text=_("One per line."))
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("email"), blank=True)
+    coordinator_languages = models.CharField(
+        _("languages the coordinators speak"), max_length=60, blank=True,
+        help_text=_("Language codes separated by commas, e.g. kk,ru,en,zh."))
+    map_url = models.URLField(_("map link"), blank=True,
+                              help_text=_("Leave empty to link a map search for the address."))
     verified = models.BooleanField(_("details verified"), default=False)
     is_demo = models.BooleanField(_("demo data"), default=True)
     source_note = models.TextField(_("sources"), blank=True)
@@ -330,6 +335,7 @@ class ClinicPage(ImportKeyMixin, Page):
         FieldPanel("short_name"), FieldPanel("city"), FieldPanel("address"), FieldPanel("timezone"),
         FieldPanel("summary"), FieldPanel("description"), FieldPanel("equipment"),
         FieldRowPanel([FieldPanel("phone"), FieldPanel("email")]),
+        FieldRowPanel([FieldPanel("coordinator_languages"), FieldPanel("map_url")]),
         FieldRowPanel([FieldPanel("verified"), FieldPanel("is_demo")]),
         FieldPanel("source_note"),
     ]
@@ -357,6 +363,24 @@ class ClinicPage(ImportKeyMixin, Page):
     def equipment_list(self):
         return ServicePage.lines(self.equipment)
 
+    def language_names(self) -> list[str]:
+        """The coordinators' languages, named in the reader's language."""
+        from portal.l10n import language_name
+
+        codes = [c.strip() for c in self.coordinator_languages.split(",") if c.strip()]
+        return [language_name(code) for code in codes]
+
+    def map_link(self) -> str:
+        """The editor's map link, or an OpenStreetMap search for the address (or the clinic in its city)."""
+        from urllib.parse import quote
+
+        if self.map_url:
+            return self.map_url
+        known_address = self.address_en and "confirmed" not in self.address_en
+        where = ", ".join(p for p in (self.address_en if known_address else self.title_en, self.city.name_en,
+                                      "Kazakhstan") if p)
+        return "https://www.openstreetmap.org/search?query=" + quote(where)
+
     def get_context(self, request, *args, **kwargs):
         from .currency import display_currency
 
@@ -366,6 +390,7 @@ class ClinicPage(ImportKeyMixin, Page):
             .select_related("page").order_by("page__title")
         )
         context["currency"] = display_currency(request)
+        context["missing_translation"] = missing_translation(self, ("summary", "description", "address"))
         context["json_ld"] = json_ld({
             "@context": "https://schema.org", "@type": "MedicalClinic", "name": self.title,
             "description": self.summary, "url": self.full_url,

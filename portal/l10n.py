@@ -139,6 +139,13 @@ def country_choices(lang: str | None = None) -> list[tuple[str, str]]:
     return list(_country_choices(lang_code(lang)))
 
 
+def language_name(code: str, lang: str | None = None) -> str:
+    """'kk' -> 'казахский' (in Russian): a language named in the reader's language (CLDR)."""
+    code = (code or "").strip().replace("-", "_")
+    names = locale(lang).languages
+    return names.get(code) or names.get(code.split("_")[0]) or code
+
+
 def country_name(code: str, lang: str | None = None) -> str:
     return locale(lang).territories.get((code or "").upper(), code or "")
 

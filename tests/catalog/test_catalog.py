@@ -295,3 +295,33 @@ def test_an_address_with_another_languages_slugs_redirects_to_the_page_in_the_pr
     assert response["Location"].startswith("/kk/emdeu/")
     assert client.get(response["Location"]).status_code == 200
     assert client.get("/ru/no-such-page/").status_code == 404
+
+
+def test_clinic_pages_give_phone_map_local_time_and_the_coordinators_languages(client):
+    from bookings.demo import load_demo
+
+    load_demo()  # the demo contact channels
+    clinic = ClinicPage.objects.live().first()
+    html = client.get(url_in(clinic, "ru")).content.decode()
+    assert "казахский, русский, английский" in html
+    assert "https://www.openstreetmap.org/search?query=" in html
+    assert 'href="tel:+77172000000"' in html  # no phone of its own: Emhana's coordinators
+    assert "UTC+05:00" in html
+    ClinicPage.objects.filter(pk=clinic.pk).update(phone="+7 727 000 11 22", map_url="https://maps.example/x")
+    invalidate()
+    html = client.get(url_in(clinic, "ru")).content.decode()
+    assert 'href="tel:+77270001122"' in html and "https://maps.example/x" in html
+
+
+def test_contact_page_offers_the_configured_messengers(client):
+    from bookings.demo import load_demo
+    from cms.models import ContactChannels, InformationPage
+
+    load_demo()
+    contact = InformationPage.objects.get(import_key="info:contact")
+    html = client.get(url_in(contact, "zh-hans")).content.decode()
+    assert "https://wa.me/" in html and "https://t.me/" in html and "emhana-demo" in html
+    ContactChannels.objects.update(telegram="", is_demo=False)
+    invalidate()
+    html = client.get(url_in(contact, "zh-hans")).content.decode()
+    assert "https://t.me/" not in html and "https://wa.me/" in html
