@@ -28,7 +28,27 @@ def time_zones() -> tuple[str, ...]:
 
 
 def timezone_choices():
-    return [("", _("Choose your time zone"))] + [(name, name.replace("_", " ")) for name in time_zones()]
+    """The zones of our patients' countries first, named in the reader's language (portal.l10n)."""
+    from portal.l10n import timezone_choices as grouped
+
+    return [("", _("Choose your time zone"))] + grouped()
+
+
+def country_choices():
+    """Countries named in the reader's language, in that language's alphabetical order (CLDR, ICU)."""
+    from portal.l10n import country_choices as localized
+
+    return [("", "—")] + localized()
+
+
+class LocalizedCountries:
+    """Give a form's citizenship fields the reader's country names, sorted as the reader's language sorts."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("citizenship")
+        if field is not None:
+            field.choices = country_choices()
 
 
 class DateInput(forms.DateInput):
@@ -71,10 +91,11 @@ DATE_FIELDS = {"date_of_birth": DateInput(attrs={"autocomplete": "bday"}), "pass
 NAME_HELP = _("Exactly as printed in the passport, in Latin letters as in its machine-readable lines.")
 
 
-class ProfileForm(PassportFieldsMixin, forms.ModelForm):
+class ProfileForm(LocalizedCountries, PassportFieldsMixin, forms.ModelForm):
     home_timezone = forms.ChoiceField(
         label=_("Home time zone"), required=False, choices=timezone_choices,
-        help_text=_("We show appointment times in the clinic's time and in yours."))
+        help_text=_("We show appointment times in the clinic's time and in yours."),
+        widget=forms.Select(attrs={"data-browser-zone": "1"}))
 
     class Meta:
         model = PatientProfile
@@ -118,7 +139,7 @@ class ProfileForm(PassportFieldsMixin, forms.ModelForm):
         return value
 
 
-class CompanionForm(PassportFieldsMixin, forms.ModelForm):
+class CompanionForm(LocalizedCountries, PassportFieldsMixin, forms.ModelForm):
     class Meta:
         model = Companion
         fields = ["given_names", "family_name", "date_of_birth", "citizenship", "passport_number",

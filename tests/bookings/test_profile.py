@@ -128,3 +128,26 @@ def test_blank_companion_forms_are_ignored(patient_client, patient):
     response = patient_client.post("/en/my/profile/", profile_data())
     assert response.status_code == 302
     assert not Companion.objects.exists()
+
+
+def test_countries_and_time_zones_are_named_and_sorted_in_the_pages_language(patient_client):
+    import re
+
+    from django.utils import translation
+
+    from portal.l10n import sort_key
+
+    for lang, kazakhstan, tajikistan in (("kk", "Қазақстан", "Тәжікстан"), ("zh-hans", "哈萨克斯坦", "塔吉克斯坦"),
+                                         ("ru", "Казахстан", "Таджикистан")):
+        with translation.override(lang):
+            html = patient_client.get(f"/{lang}/my/profile/").content.decode()
+        select = html[html.index('name="citizenship"'):]
+        select = select[:select.index("</select>")]
+        names = re.findall(r'<option value="[A-Z]{2}"[^>]*>([^<]+)</option>', select)
+        assert kazakhstan in names and tajikistan in names, lang
+        assert names == sorted(names, key=sort_key(lang)), f"{lang}: countries in that language's order"
+        zones = html[html.index('name="home_timezone"'):]
+        zones = zones[:zones.index("</select>")]
+        assert "<optgroup" in zones and "UTC+05:00" in zones
+        assert ">Asia/" not in zones and "Asia/Almaty</option>" not in zones
+    assert names.index("Казахстан") < names.index("Таджикистан")
