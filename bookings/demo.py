@@ -41,10 +41,61 @@ RULES = [
 ]
 DEFAULT = ("Operating room 1 (demo)", Resource.ROOM, (time(8), time(18)), 30)
 
+# The demo resources' names in the staff's languages: (ru, kk, ky, uz, tg, zh_hans)
+NAMES = {
+    "Gamma Knife unit (demo)": ("Гамма-нож (демо)", "«Гамма-пышақ» қондырғысы (демо)", "«Гамма-нож» түзүлүшү (демо)",
+                                "«Gamma-pichoq» qurilmasi (demo)", "Дастгоҳи «Гамма-нож» (демо)", "伽玛刀设备（演示）"),
+    "Medical physicist — radiosurgery (demo)": (
+        "Медицинский физик — радиохирургия (демо)", "Медициналық физик — радиохирургия (демо)",
+        "Медициналык физик — радиохирургия (демо)", "Tibbiy fizik — radiojarrohlik (demo)",
+        "Физики тиббӣ — радиоҷарроҳӣ (демо)", "医学物理师——放射外科（演示）"),
+    "TomoTherapy HD unit (demo)": ("Аппарат TomoTherapy HD (демо)", "TomoTherapy HD аппараты (демо)",
+                                   "TomoTherapy HD аппараты (демо)", "TomoTherapy HD apparati (demo)",
+                                   "Дастгоҳи TomoTherapy HD (демо)", "TomoTherapy HD螺旋断层放疗设备（演示）"),
+    "Medical physicist — tomotherapy (demo)": (
+        "Медицинский физик — томотерапия (демо)", "Медициналық физик — томотерапия (демо)",
+        "Медициналык физик — томотерапия (демо)", "Tibbiy fizik — tomoterapiya (demo)",
+        "Физики тиббӣ — томотерапия (демо)", "医学物理师——螺旋断层放疗（演示）"),
+    "PET-CT scanner (demo)": ("ПЭТ-КТ сканер (демо)", "ПЭТ-КТ сканері (демо)", "ПЭТ-КТ сканери (демо)",
+                              "PET-KT skaneri (demo)", "Сканери ПЭТ-КТ (демо)", "PET-CT扫描仪（演示）"),
+    "SPECT-CT camera (demo)": ("ОФЭКТ-КТ камера (демо)", "ОФЭКТ-КТ камерасы (демо)", "ОФЭКТ-КТ камерасы (демо)",
+                               "OFEKT-KT kamerasi (demo)", "Камераи ОФЭКТ-КТ (демо)", "SPECT-CT扫描仪（演示）"),
+    "Linear accelerator (demo)": ("Линейный ускоритель (демо)", "Сызықтық үдеткіш (демо)",
+                                  "Сызыктуу ылдамдаткыч (демо)", "Chiziqli tezlatgich (demo)",
+                                  "Суръатбахшаки хаттӣ (демо)", "直线加速器（演示）"),
+    "IVF and embryology lab (demo)": ("Лаборатория ЭКО и эмбриологии (демо)", "ЭКҰ және эмбриология зертханасы (демо)",
+                                      "ЭКО жана эмбриология лабораториясы (демо)",
+                                      "EKU va embriologiya laboratoriyasi (demo)",
+                                      "Лабораторияи ЭКО ва эмбриология (демо)", "试管婴儿与胚胎实验室（演示）"),
+    "Dental implant suite (demo)": ("Кабинет дентальной имплантации (демо)", "Тіс имплантациясы кабинеті (демо)",
+                                    "Тиш имплантациясы бөлмөсү (демо)", "Tish implantatsiyasi xonasi (demo)",
+                                    "Утоқи имплантатсияи дандон (демо)", "牙种植诊室（演示）"),
+    "Ophthalmic microsurgery room (demo)": (
+        "Офтальмологическая микрохирургическая операционная (демо)",
+        "Офтальмологиялық микрохирургия операциялық бөлмесі (демо)",
+        "Офтальмологиялык микрохирургия операциялык бөлмөсү (демо)",
+        "Oftalmologik mikrojarrohlik operatsiya xonasi (demo)", "Утоқи ҷарроҳии микроофталмологӣ (демо)",
+        "眼科显微手术室（演示）"),
+    "Operating room 1 (demo)": ("Операционная № 1 (демо)", "№ 1 операциялық бөлме (демо)",
+                                "№ 1 операциялык бөлмө (демо)", "1-operatsiya xonasi (demo)",
+                                "Утоқи ҷарроҳии № 1 (демо)", "1号手术室（演示）"),
+}
+
+
+def translated_names(name: str) -> dict:
+    """{'name_en': ..., 'name_ru': ..., ...} for a demo resource."""
+    others = dict(zip(("ru", "kk", "ky", "uz", "tg", "zh_hans"), NAMES.get(name, ()), strict=False))
+    return {"name_en": name} | {f"name_{lang}": value for lang, value in others.items()}
+
 
 def _resource(clinic, name, kind, hours, buffer_after, created):
-    resource, made = Resource.objects.get_or_create(
-        clinic=clinic, name=name, defaults={"kind": kind, "buffer_after_minutes": buffer_after})
+    resource = Resource.objects.filter(clinic=clinic, name_en=name).first()
+    made = resource is None
+    if made:
+        resource = Resource.objects.create(clinic=clinic, kind=kind, buffer_after_minutes=buffer_after,
+                                           **translated_names(name))
+    elif not resource.name_ru and name in NAMES:  # made before the names were translated
+        Resource.objects.filter(pk=resource.pk).update(**translated_names(name))
     if made:
         created.append(f"{clinic.slug}: {name}")
         WeeklyHours.objects.bulk_create([WeeklyHours(resource=resource, weekday=d, start=hours[0], end=hours[1])

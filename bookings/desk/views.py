@@ -23,8 +23,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings import availability as av
 from bookings import calendar_service, services
-from bookings.models import Allocation, Appointment, AvailabilityException, Booking, Resource
+from bookings.models import Allocation, Appointment, AvailabilityException, Booking, PatientProfile, Resource
 from catalog.models import ClinicPage
+from portal import l10n
 
 from .forms import BuffersForm, CancelForm, DeclineForm, ExceptionForm, HoursFormSet, MessageForm, QuoteForm
 
@@ -225,7 +226,7 @@ def week(request, resource_id):
                      "is_today": day == _local_today(tz)})
     context = {"resource": resource, "clinic": resource.clinic, "days": days, "monday": monday, "sunday": sunday,
                "prev_week": monday - timedelta(days=7), "next_week": monday + timedelta(days=7),
-               "tz_name": resource.clinic.zone_name}
+               "tz_name": resource.clinic.zone_label}
     return _render(request, "desk/week.html", context, tz)
 
 
@@ -268,7 +269,7 @@ def hours(request, resource_id):
             "buffer_before_minutes": resource.buffer_before_minutes,
             "buffer_after_minutes": resource.buffer_after_minutes})
     context = {"resource": resource, "clinic": resource.clinic, "formset": formset, "buffers": buffers,
-               "stranded": stranded, "tz_name": resource.clinic.zone_name}
+               "stranded": stranded, "tz_name": resource.clinic.zone_label}
     return _render(request, "desk/hours.html", context, tz)
 
 
@@ -277,7 +278,7 @@ def _exceptions_page(request, resource, form, stranded=(), status=200):
     since = timezone.now() - timedelta(days=30)
     exceptions = resource.exceptions.filter(end__gt=since).select_related("created_by").order_by("start")
     context = {"resource": resource, "clinic": resource.clinic, "form": form, "exceptions": exceptions,
-               "stranded": stranded, "tz_name": resource.clinic.zone_name}
+               "stranded": stranded, "tz_name": resource.clinic.zone_label}
     return _render(request, "desk/exceptions.html", context, tz, status=status)
 
 
@@ -318,7 +319,7 @@ def exception_delete(request, resource_id, exception_id):
         calendar_service.remove_exception(resource, exception, request.user, acknowledged=acknowledged)
     except calendar_service.StrandedSessions as exc:
         context = {"resource": resource, "clinic": resource.clinic, "exception": exception,
-                   "stranded": exc.appointments, "tz_name": resource.clinic.zone_name}
+                   "stranded": exc.appointments, "tz_name": resource.clinic.zone_label}
         messages.warning(request, _("Booked sessions use these extra hours. Nothing was removed yet."))
         return _render(request, "desk/exception_delete.html", context, resource.clinic.tz)
     except services.BookingError as exc:
@@ -343,11 +344,16 @@ def queue(request, clinic_id):
 
 
 def _questionnaire_rows(data):
+    """The patient's answers under the questions as the request form asked them, in the staff's language."""
+    from bookings.forms import RequestTreatmentForm
+
     if not isinstance(data, dict):
         return [(_("Answers"), data)] if data else []
     rows = []
+    fields = RequestTreatmentForm.base_fields
     for key, value in data.items():
-        label = str(key).replace("_", " ").strip().capitalize()
+        field = fields.get(key)
+        label = str(field.label) if field is not None else str(key).replace("_", " ").strip().capitalize()
         if isinstance(value, bool):
             value = _("Yes") if value else _("No")
         elif isinstance(value, list | tuple):
@@ -379,8 +385,14 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
     records = [{"record": r, "url": reverse("record_download", args=[r.id])}
                for r in booking.records.order_by("-uploaded_at")]
     can_cancel = booking.is_live and Booking.CANCELLED in services.TRANSITIONS.get(booking.state, set())
+    profile = PatientProfile.objects.filter(user=booking.user).first()
     context = {
         "booking": booking, "clinic": booking.clinic, "patient": booking.user,
+        "passport_name": " ".join(p for p in (getattr(profile, "family_name", ""), getattr(profile, "given_names", ""))
+                                  if p),
+        "citizenship": l10n.country_name(profile.citizenship.code) if profile and profile.citizenship else "",
+        "language_name": l10n.language_name(booking.language),
+        "patient_zone": l10n.zone_label(booking.patient_timezone) if booking.patient_timezone else "",
         "questionnaire": _questionnaire_rows(booking.questionnaire),
         "records": records,
         "thread": booking.messages.select_related("author"),
@@ -396,7 +408,7 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
         "message_form": message_form or MessageForm(prefix="message"),
         "cancel_form": cancel_form or CancelForm(prefix="cancel"),
         "open_panel": open_panel,
-        "tz_name": booking.clinic.zone_name,
+        "tz_name": booking.clinic.zone_label,
     }
     return _render(request, "desk/booking.html", context, tz)
 

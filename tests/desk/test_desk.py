@@ -6,7 +6,7 @@ import pytest
 from allauth.mfa.models import Authenticator
 from django.test import override_settings
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bookings import calendar_service, services
 from bookings.models import (
@@ -574,3 +574,28 @@ def test_desk_speaks_the_staff_members_language(staff_client, gk, patient, lang)
         assert f'lang="{lang}"' in response.content.decode(), url
     page = staff_client.get(reverse("desk:booking", args=[booking.pk]), **headers).content.decode()
     assert f"/{lang}/my/records/{record.id}/" in page
+
+
+def test_the_desk_speaks_the_staff_members_language_and_names_the_patient_as_in_the_passport(staff_client, gk,
+                                                                                               django_user_model):
+    from bookings.models import PatientProfile
+
+    patient = django_user_model.objects.create_user("kz-pat", "kz.patient@example.com", "a-long-password-5")
+    PatientProfile.objects.create(user=patient, given_names="AIGERIM", family_name="NURLANOVA", citizenship="KG",
+                                  home_timezone="Asia/Bishkek")
+    booking = make_booking(offering_for(gk), patient, state=Booking.REQUESTED)
+    Booking.objects.filter(pk=booking.pk).update(
+        language="kk", patient_timezone="Asia/Bishkek",
+        questionnaire={"diagnosis": "Schwannoma", "prior_treatment": "none", "current_state": "walks"})
+    page = staff_client.get(reverse("desk:booking", args=[booking.pk]), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    home = staff_client.get(reverse("desk:home"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "NURLANOVA AIGERIM" in page
+    assert "казахский" in page and ">kk<" not in page
+    assert "Киргизия" in page  # citizenship, in Russian
+    assert "Бишкек (Киргизия)" in page and "Asia/" not in page
+    from bookings.forms import RequestTreatmentForm
+
+    with translation.override("ru"):
+        label = str(RequestTreatmentForm.base_fields["diagnosis"].label)
+    assert label in page and "Prior treatment" not in page
+    assert "Гамма-нож (демо)" in home and "Gamma Knife unit" not in home
