@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from django import forms
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.functional import cached_property
@@ -23,6 +24,8 @@ from wagtail.models import Orderable, Page
 from wagtail.search import index
 from wagtail.snippets.models import register_snippet
 
+from portal.preview import LanguagePreviewMixin
+
 SEARCH_FOLD = str.maketrans({"ё": "е", "Ё": "е", "-": " ", "‐": " ", "–": " ", "/": " ", "(": " ", ")": " ", ",": " "})
 
 
@@ -33,6 +36,38 @@ class ImportKeyMixin(models.Model):
 
     class Meta:
         abstract = True
+
+
+class MoneyFormField(forms.DecimalField):
+    """Typed and shown in tenge (major units), handed to the model in tiyn (minor units)."""
+
+    def __init__(self, **kwargs):
+        kwargs.pop("max_value", None)
+        kwargs.pop("min_value", None)
+        super().__init__(max_digits=14, decimal_places=2, min_value=0, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            major = Decimal(value) / 100
+            return major.quantize(Decimal("1")) if major == major.to_integral_value() else major
+        return value
+
+    def clean(self, value):
+        major = super().clean(value)
+        return None if major is None else int((major * 100).to_integral_value())
+
+    def has_changed(self, initial, data):
+        try:
+            return self.clean(data) != initial
+        except forms.ValidationError:
+            return True
+
+
+class MinorUnitsField(models.BigIntegerField):
+    """Money as an integer in the smallest unit, edited in tenge in every form (Wagtail included)."""
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{**kwargs, "form_class": MoneyFormField})
 
 
 def json_ld(data: dict) -> str:
@@ -133,7 +168,7 @@ class ExchangeRate(models.Model):
         return f"1 {self.currency} = {self.kzt_per_unit} KZT"
 
 
-class SpecialtyIndexPage(ImportKeyMixin, Page):
+class SpecialtyIndexPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     """The catalogue: lists, searches and filters every live service."""
 
     intro = models.TextField(_("introduction"), blank=True)
@@ -151,7 +186,7 @@ class SpecialtyIndexPage(ImportKeyMixin, Page):
         return context
 
 
-class SpecialtyPage(ImportKeyMixin, Page):
+class SpecialtyPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     """A medical specialty (cardiac surgery, nuclear medicine, ...) grouping its services."""
 
     summary = models.TextField(_("summary"), blank=True)
@@ -184,7 +219,7 @@ class ServicePageForm(WagtailAdminPageForm):
         return cleaned
 
 
-class ServicePage(ImportKeyMixin, Page):
+class ServicePage(LanguagePreviewMixin, ImportKeyMixin, Page):
     """One kind of high-tech care. Its offerings say which clinics provide it, at what price."""
 
     base_form_class = ServicePageForm
@@ -294,7 +329,7 @@ class ServiceFAQ(Orderable):
     panels = [FieldPanel("question"), FieldPanel("answer")]
 
 
-class ClinicIndexPage(ImportKeyMixin, Page):
+class ClinicIndexPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     """Lists the clinics."""
 
     intro = models.TextField(_("introduction"), blank=True)
@@ -309,7 +344,7 @@ class ClinicIndexPage(ImportKeyMixin, Page):
         return context
 
 
-class ClinicPage(ImportKeyMixin, Page):
+class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     """A national centre or clinic. Its staff use the clinic desk; editors write this page."""
 
     short_name = models.CharField(_("short name"), max_length=120, blank=True)
@@ -413,9 +448,9 @@ class Offering(Orderable):
     clinic = models.ForeignKey(ClinicPage, on_delete=models.PROTECT, related_name="offerings",
                                verbose_name=_("clinic"))
     currency = models.CharField(_("currency"), max_length=3, default="KZT")
-    price = models.BigIntegerField(_("price (minor units)"), validators=[MinValueValidator(0)],
-                                   help_text=_("In tiyn: 100 = 1 tenge."))
-    deposit = models.BigIntegerField(_("deposit (minor units)"), validators=[MinValueValidator(0)])
+    price = MinorUnitsField(_("price (tenge)"), validators=[MinValueValidator(0)])
+    deposit = MinorUnitsField(_("deposit (tenge)"), validators=[MinValueValidator(0)],
+                              help_text=_("Paid by card to book; the whole price if nothing is paid at the clinic."))
     sessions = models.PositiveIntegerField(_("sessions"), default=1, validators=[MinValueValidator(1)])
     session_minutes = models.PositiveIntegerField(_("minutes per session"), default=60,
                                                   validators=[MinValueValidator(5)])

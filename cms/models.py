@@ -9,9 +9,10 @@ from wagtail.models import Page
 from wagtail.search import index
 
 from catalog.models import ImportKeyMixin
+from portal.preview import LanguagePreviewMixin
 
 
-class HomePage(Page):
+class HomePage(LanguagePreviewMixin, Page):
     """The root of the site in every language."""
 
     hero_title = models.CharField(_("headline"), max_length=200, blank=True)
@@ -32,7 +33,7 @@ class HomePage(Page):
         return context
 
 
-class InformationPage(ImportKeyMixin, Page):
+class InformationPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     """Travel and visa, accommodation, FAQ, contact: prose that editors keep current."""
 
     summary = models.TextField(_("summary"), blank=True)

@@ -90,3 +90,32 @@ def test_an_offering_with_bookings_cannot_be_deleted_by_publishing(editor_client
     assert response.status_code == 200  # the form comes back with the reason
     assert "cannot be deleted" in response.content.decode()
     assert type(offering).objects.filter(pk=offering.pk).exists()
+
+
+def test_editors_enter_prices_in_tenge(editor_client):
+    service = ServicePage.objects.live().filter(offerings__isnull=False).first()
+    offering = service.offerings.order_by("sort_order", "pk").first()
+    edit_url = f"/admin/pages/{service.pk}/edit/"
+    data = form_fields(editor_client.get(edit_url).content.decode())
+    prefix = next(k[: -len("-id")] for k, v in data.items()
+                  if k.startswith("offerings-") and k.endswith("-id") and v == str(offering.pk))
+    assert data[f"{prefix}-price"] == str(offering.price // 100)  # shown in tenge, not tiyn
+    data[f"{prefix}-price"] = "1 250 000".replace(" ", "")
+    data[f"{prefix}-deposit"] = "125000.50"
+    data["action-publish"] = "action-publish"
+    response = editor_client.post(edit_url, data)
+    assert response.status_code == 302, BeautifulSoup(response.content, "html.parser").find(class_="error-message")
+    offering.refresh_from_db()
+    assert (offering.price, offering.deposit) == (125_000_000, 12_500_050)
+
+
+def test_editors_preview_a_page_in_any_language(editor_client):
+    service = ServicePage.objects.live().first()
+    edit_url = f"/admin/pages/{service.pk}/edit/"
+    preview_url = f"/admin/pages/{service.pk}/edit/preview/"
+    data = form_fields(editor_client.get(edit_url).content.decode())
+    assert editor_client.post(preview_url, data).json()["is_valid"]
+    for lang in ("kk", "zh-hans", "uz"):
+        html = editor_client.get(preview_url, {"mode": lang}).content.decode()
+        assert getattr(service, f"title_{lang.replace('-', '_')}") in html, lang
+        assert f'<html lang="{lang}"' in html
