@@ -8,6 +8,12 @@ from django.core.management import call_command
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    name = str(connection.settings_dict["NAME"])
+    # Never load into (or later flush) a database that is not the test database: a run of tests that
+    # use no database skips creating one, and the connection would still point at the real one.
+    assert "test" in name.rsplit("/", 1)[-1], f"not a test database: {name}"
     with django_db_blocker.unblock():
         call_command("load_catalogue", verbosity=0)
         call_command("load_demo", verbosity=0)
