@@ -68,5 +68,5 @@ lint: setup
 
 messages: setup  ## refresh and compile the locale files
 	@# vendor_locale/ holds hand-made catalogues for allauth (no source strings of its own): never regenerate them
-	$(PY) manage.py makemessages --all --ignore='.venv/*' --ignore='vendor_locale/*' --no-obsolete
+	$(PY) manage.py makemessages --all --ignore='.venv/*' --ignore='vendor_locale/*' --ignore='tests/*' --ignore='test-artifacts/*' --no-obsolete
 	$(PY) manage.py compilemessages --ignore='.venv/*'

@@ -51,6 +51,16 @@ class LocalizedCountries:
             field.choices = country_choices()
 
 
+class LanguageSelect(forms.Select):
+    """Each language named in itself, marked with its ``lang`` (screen readers pronounce it right)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value:
+            option["attrs"]["lang"] = value
+        return option
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -106,6 +116,7 @@ class ProfileForm(LocalizedCountries, PassportFieldsMixin, forms.ModelForm):
             "given_names": forms.TextInput(attrs={"autocomplete": "given-name"}),
             "family_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
             "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+            "preferred_language": LanguageSelect,
         }
         help_texts = {
             "given_names": NAME_HELP,

@@ -109,12 +109,15 @@ def check(lang: str) -> list[str]:
         fields = RU_FIELDS.get(kind, ()) if lang == "ru" else FIELDS[kind]
         if not fields:
             continue
-        path = I18N / lang / filename
-        if not path.exists():
+        stem = filename.removesuffix(".json")
+        paths = sorted((I18N / lang).glob(f"{stem}.json")) + sorted((I18N / lang).glob(f"{stem}.*.json"))
+        if not paths:
             problems.append(f"{lang}/{filename}: file missing")
             continue
+        data = {}
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            for path in paths:  # a file may come in parts: services_2.json, services_2.b.json, ...
+                data.update(json.loads(path.read_text(encoding="utf-8")))
         except ValueError as exc:
             problems.append(f"{lang}/{filename}: not valid JSON ({exc})")
             continue

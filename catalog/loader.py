@@ -104,11 +104,9 @@ def with_translations(rows, name: str):
     if not isinstance(rows, list):
         return rows
     by_slug = {row["slug"]: row for row in rows if isinstance(row, dict) and "slug" in row}
-    for lang_dir in sorted(p for p in I18N_DIR.glob("*") if p.is_dir()):
-        path = lang_dir / name
-        if not path.exists():
-            continue
-        lang = lang_dir.name
+    stem = name.removesuffix(".json")
+    for path in sorted(I18N_DIR.glob(f"*/{stem}.json")) + sorted(I18N_DIR.glob(f"*/{stem}.*.json")):
+        lang = path.parent.name  # a file may come in parts: services_2.json, services_2.b.json, ...
         for slug, fields in json.loads(path.read_text(encoding="utf-8")).items():
             row = by_slug.get(slug)
             if row is None:

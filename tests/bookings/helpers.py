@@ -27,9 +27,12 @@ def local_day(offering, option) -> date:
     return option.start.astimezone(offering.clinic.tz).date()
 
 
-def book(client, offering, option, key=None):
-    return client.post(reverse("book_offering", args=[offering.pk]),
-                       {"start": option.start.isoformat(), "client_key": key or uuid.uuid4().hex})
+def book(client, offering, option, key=None, lang=None):
+    from django.utils import translation
+
+    with translation.override(lang or translation.get_language()):
+        url = reverse("book_offering", args=[offering.pk])
+    return client.post(url, {"start": option.start.isoformat(), "client_key": key or uuid.uuid4().hex})
 
 
 class FakeProvider:
