@@ -9,12 +9,14 @@ catalogue again takes much longer.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from django.urls import clear_url_caches, set_urlconf
 from django.utils import translation
 
 CHROMIUM = os.environ.get("EMHANA_CHROMIUM", "/usr/bin/chromium")
@@ -166,3 +168,29 @@ def pet_ct():
     from catalog.models import ServicePage
 
     return ServicePage.objects.live().get(slug_en="pet-ct-fdg")
+
+
+def _reload_urls():
+    import portal.urls
+
+    importlib.reload(portal.urls)
+    clear_url_caches()
+    set_urlconf(None)
+
+
+@pytest.fixture
+def stripe_test_double(settings):
+    """localstripe plus settings.STRIPE_JS_TEST_DOUBLE; /stripe-test/ is routed only when that is true at
+    import time of portal.urls, so the URLconf is reloaded with it on, and again afterwards."""
+    from tests.localstripe_server import LocalStripe
+
+    with LocalStripe() as ls:
+        settings.STRIPE_API_BASE = ls.url
+        settings.STRIPE_JS_TEST_DOUBLE = True
+        _reload_urls()
+        try:
+            yield ls
+        finally:
+            settings.STRIPE_JS_TEST_DOUBLE = False
+            settings.STRIPE_API_BASE = None
+            _reload_urls()

@@ -3,42 +3,13 @@ through our Stripe.js test double and localstripe (in-process, 127.0.0.1; nothin
 
 from __future__ import annotations
 
-import importlib
 import re
 
-import pytest
 from django.test import Client
-from django.urls import clear_url_caches, set_urlconf
 
 from .conftest import E2E, pet_ct, service_url, shoot
 
 pytestmark = E2E
-
-
-def _reload_urls():
-    import portal.urls
-
-    importlib.reload(portal.urls)
-    clear_url_caches()
-    set_urlconf(None)
-
-
-@pytest.fixture
-def stripe_test_double(settings):
-    """localstripe plus settings.STRIPE_JS_TEST_DOUBLE; /stripe-test/ is routed only when that is true at
-    import time of portal.urls, so the URLconf is reloaded with it on, and again afterwards."""
-    from tests.localstripe_server import LocalStripe
-
-    with LocalStripe() as ls:
-        settings.STRIPE_API_BASE = ls.url
-        settings.STRIPE_JS_TEST_DOUBLE = True
-        _reload_urls()
-        try:
-            yield ls
-        finally:
-            settings.STRIPE_JS_TEST_DOUBLE = False
-            settings.STRIPE_API_BASE = None
-            _reload_urls()
 
 
 def test_patient_books_pet_ct_and_pays_by_card(catalogue, context, page, live_server, patient, stripe_test_double):
