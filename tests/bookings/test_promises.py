@@ -209,3 +209,10 @@ def test_account_emails_are_signed_with_the_site_name_not_the_host(client, setti
     message = mail.outbox[-1]
     assert message.subject.startswith("Emhana: ")
     assert "testserver" not in message.subject + message.body
+
+
+def test_chinese_pages_use_chinese_punctuation_and_dates(patient_client, awaiting):
+    html = patient_client.get(f"/zh-hans/my/bookings/{awaiting.reference}/").content.decode()
+    assert "预约编号：" in html and "预约编号: " not in html
+    first = awaiting.appointments.order_by("start").first().start.astimezone(awaiting.clinic.tz)
+    assert f"{first.month}月{first.day}日" in html  # "12月5日", not "5 十二月"
