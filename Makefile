@@ -54,11 +54,13 @@ e2e: setup  ## browser tests in Debian's chromium (installs it with apt-get when
 bench: setup  ## benchmarks through gunicorn; writes bench-results/*.json and prints a table
 	$(PY) -m tests.bench.run
 
-serve: setup  ## production shape: gunicorn + whitenoise, settings from the environment
-	@test -n "$$SECRET_KEY" || (echo "Set SECRET_KEY (and DATABASE_URL, ALLOWED_HOSTS, ...) first: production refuses to start without them." && exit 1)
+serve: setup  ## production shape: gunicorn + Celery worker + beat under honcho (Procfile), settings from the environment
+	@test -n "$$SECRET_KEY" || (echo "Set SECRET_KEY, DATABASE_URL, CACHE_URL, CELERY_BROKER_URL, ALLOWED_HOSTS and the Stripe keys first: production refuses to start without them (README: Running in production)." && exit 1)
+	@test -n "$$CELERY_BROKER_URL" || (echo "Set CELERY_BROKER_URL (Redis): production runs its tasks on a worker." && exit 1)
+	@mkdir -p var
 	DJANGO_ENV=production $(PY) manage.py collectstatic --noinput -v0
 	DJANGO_ENV=production $(PY) manage.py migrate --noinput
-	DJANGO_ENV=production $(VENV)/bin/gunicorn portal.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
+	DJANGO_ENV=production EMHANA_HOST=$(HOST) EMHANA_PORT=$(PORT) exec $(VENV)/bin/honcho -f Procfile start
 
 worker: setup  ## a Celery worker and beat (needs CELERY_BROKER_URL)
 	$(VENV)/bin/celery -A portal worker -B -l info

@@ -71,17 +71,20 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.headless",
     "portal",
+    "csp",
     "cms",
     "catalog",
     "bookings",
 ]
 
 MIDDLEWARE = [
+    "portal.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.LocaleMiddleware",
     "portal.middleware.AnonymousPageCacheMiddleware",
+    "csp.middleware.CSPMiddleware",  # inside the page cache: cached pages keep their policy
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -181,6 +184,16 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
+# How many proxies in front of us append to X-Forwarded-For (TLS terminator, load balancer…). The client's
+# address is the entry that many hops from the right; 0 = no proxy, the header is ignored (it could be forged).
+# Production assumes one TLS proxy (as SECURE_PROXY_SSL_HEADER does): with 0 behind it every client would
+# share the proxy's address, and per-IP limits would lock out everyone at once (TRAPS.md). Used by allauth's
+# limits (through portal.accounts.AccountAdapter.get_client_ip), ours (portal.ratelimit) and access logs
+# (portal.net.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if PRODUCTION else 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# Per-IP limits count the client (above), never the proxy; failed logins also count per account ("key"),
+# so one address guessing cannot lock out other clients, and many addresses cannot guess one password.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",
@@ -270,6 +283,26 @@ WAGTAIL_MODERATION_ENABLED = True
 WAGTAILADMIN_PERMITTED_LANGUAGES = [("en", "English"), ("ru", "Russian"), ("zh-hans", "Chinese")]
 
 # --- Security -------------------------------------------------------------------------
+# Content Security Policy (django-csp): no inline script anywhere on the site; Stripe.js and its frames only
+# from Stripe. Wagtail's and Django's admin and the API docs page keep their own (inline) scripts.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ("/admin/", "/django-admin/", "/api/v1/docs"),
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "https://js.stripe.com"],
+        "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+        "connect-src": [SELF, "https://api.stripe.com"],
+        "img-src": [SELF, "data:"],
+        "style-src": [SELF, UNSAFE_INLINE],  # style attributes only; there is no inline script
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -285,11 +318,19 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# JSON lines in production (python-json-logger), each with the request id that caused it (portal.requestid)
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.requestid.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {"emhana": {"level": env.str("EMHANA_LOG_LEVEL", default="INFO")}},
 }
