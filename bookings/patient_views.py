@@ -14,6 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.net import client_ip
+
 from . import records as record_service
 from .forms_patient import MAX_COMPANIONS, CompanionFormSet, ProfileForm, RecordUploadForm
 from .models import MedicalRecord, PatientProfile
@@ -75,10 +77,6 @@ def records(request):
     return render(request, "bookings/records.html", {"form": form, "records": own})
 
 
-def client_ip(request):
-    return request.META.get("REMOTE_ADDR") or None
-
-
 @login_required
 @require_GET
 def record_download(request, record_id):
@@ -89,8 +87,9 @@ def record_download(request, record_id):
         messages.warning(request, _("Please set up two-factor authentication to use the staff pages."))
         return redirect("mfa_activate_totp")
     handle = record_service.read_record(request.user, record, ip=client_ip(request))
-    response = FileResponse(handle, as_attachment=True, filename=record.original_name,
-                            content_type=record.content_type)
+    # Named and typed from what the file is (sniffed at upload), not from what the uploader called it.
+    response = FileResponse(handle, as_attachment=True, filename=record_service.download_name(record),
+                            content_type=record_service.download_content_type(record))
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

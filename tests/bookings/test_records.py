@@ -362,3 +362,14 @@ def test_access_log_is_read_only_in_django_admin(rf, django_user_model, record, 
         assert not model_admin.has_add_permission(request)
         assert not model_admin.has_change_permission(request, access if model is RecordAccess else record)
         assert not model_admin.has_delete_permission(request, access if model is RecordAccess else record)
+
+
+def test_behind_the_proxy_the_access_log_names_the_real_client(patient_client, record, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    patient_client.get(reverse("record_download", args=[record.pk]), REMOTE_ADDR="10.0.0.5",
+                       HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert RecordAccess.objects.get(record=record).ip == "203.0.113.7"
+    settings.TRUSTED_PROXY_COUNT = 0  # no proxy trusted: a forged header is ignored
+    patient_client.get(reverse("record_download", args=[record.pk]), REMOTE_ADDR="198.51.100.9",
+                       HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert RecordAccess.objects.order_by("-at", "-pk").first().ip == "198.51.100.9"
