@@ -1,8 +1,15 @@
-"""A fixed-window rate limit in the shared cache (Redis in production), for booking and payment actions."""
+"""A fixed-window rate limit in the shared cache (Redis in production), for booking and payment actions.
+
+Limits are keyed on the account when there is one, else on the client (``portal.net``), never on the
+address of the TLS proxy in front of us: use ``ident(request)`` (or ``allow_request``) rather than reading
+``REMOTE_ADDR`` yourself.
+"""
 
 import time
 
 from django.core.cache import cache
+
+from .net import client_network
 
 
 def parse(rate: str) -> tuple[int, int]:
@@ -22,3 +29,17 @@ def allow(scope: str, ident: str, rate: str) -> bool:
     except ValueError:  # expired between add and incr
         cache.add(key, 1, period + 1)
         return True
+
+
+def ident(request) -> str:
+    """Who a limit counts: the signed-in account (its pk, the key the booking views and API already use),
+    else the client's address or IPv6 /64 ("ip:<address>", through the trusted proxies — portal.net)."""
+    user = getattr(request, "user", None)
+    if getattr(user, "is_authenticated", False):
+        return str(user.pk)
+    return f"ip:{client_network(request) or 'unknown'}"
+
+
+def allow_request(scope: str, request, rate: str) -> bool:
+    """``allow`` keyed on ``ident(request)``."""
+    return allow(scope, ident(request), rate)
