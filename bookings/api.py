@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from allauth.headless.contrib.ninja.security import x_session_token_auth
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import translation
-from ninja import Router, Schema
-from ninja.errors import HttpError
-from ninja.security import django_auth
+from django.utils import timezone, translation
+from ninja import Router, Schema, Status
+from ninja.security import APIKeyHeader, django_auth
 
-from catalog.api import OfferingOut, offering_out, use_language
+from catalog.api import ApiError, OfferingOut, Problem, offering_out, responses, use_language
 from catalog.models import Offering
 from portal.ratelimit import allow
 
 from . import payments_service, services
 from .models import Booking, Hold
 
+
+class SessionToken(APIKeyHeader):
+    """allauth's app session token (the ``X-Session-Token`` header), declared as an API key header: without
+    ``param_name`` the OpenAPI security scheme has no ``name``/``in`` and the document is invalid (TRAPS.md)."""
+
+    param_name = "X-Session-Token"
+
+    def authenticate(self, request, key):
+        return x_session_token_auth(request) if key else None
+
+
 router = Router(tags=["booking"])
-AUTH = [x_session_token_auth, django_auth]
+AUTH = [SessionToken(), django_auth]
 MAX_DAYS = 62
+# Every date a user sends is kept within about two years of today before any arithmetic: the ends of the
+# calendar (0001-01-01, 9999-12-31) overflowed (TRAPS.md).
+REACH = timedelta(days=731)
+# Statuses every operation can answer: 400 (a NUL byte, an unreadable body), 422 (a value of the wrong type);
+# with a login, 401; changing something with the session cookie, 403 when the CSRF token is missing.
+READ, READ_AUTH, WRITE_AUTH = (400, 422), (400, 401, 422), (400, 401, 403, 422)
 
 
 def user_of(request):
@@ -35,20 +51,36 @@ def user_of(request):
 def limited(request, scope):
     user = user_of(request)
     if not allow(scope, str(user.pk), settings.BOOKING_RATE_LIMIT):
-        raise HttpError(429, str(translation.gettext("Too many requests. Please wait a minute and try again.")))
+        raise ApiError(429, "rate_limited", translation.gettext("Too many requests. Please wait a minute and try "
+                                                                "again."))
 
 
-class Problem(Schema):
-    code: str
-    message: str
+def out_of_reach(day: date) -> bool:
+    """True for a date more than about two years from today (compared as dates: no arithmetic on it)."""
+    today = timezone.now().date()
+    return not (today - REACH <= day <= today + REACH)
+
+
+def far_date(field: str) -> Status:
+    return Status(400, {"code": field, "message": str(translation.gettext(
+        "Choose a date within two years of today."))})
+
+
+class BookingProblem(Problem):
+    """A refusal of the booking API; a taken slot (409 ``taken``) lists the nearest free ``alternatives``."""
+
     alternatives: list[dict] = []
 
 
-def problem(exc: services.BookingError, tz=None):
+def problem(exc: services.BookingError, tz=None) -> Status:
     body = {"code": exc.code, "message": str(exc.message)}
     if isinstance(exc, services.SlotTaken):
         body["alternatives"] = [option_out(o, tz) for o in exc.alternatives]
-    return exc.status, body
+    return Status(exc.status, body)
+
+
+def booking_responses(ok: dict, *errors: int) -> dict:
+    return responses(ok, *errors, problem=BookingProblem)
 
 
 def option_out(option, tz=None) -> dict:
@@ -73,7 +105,8 @@ def appointments_out(appointments, tz) -> list[dict]:
             for a in appointments]
 
 
-@router.get("/offerings", response=list[OfferingOut], summary="Offerings of a service, or of a clinic")
+@router.get("/offerings", response=responses({200: list[OfferingOut]}, *READ),
+            summary="Offerings of a service, or of a clinic")
 def list_offerings(request, service: str | None = None, clinic: str | None = None, lang: str = "en"):
     with translation.override(use_language(lang)):
         qs = Offering.objects.filter(is_active=True, page__live=True, clinic__live=True).select_related(
@@ -103,18 +136,21 @@ class SlotsOut(Schema):
     slots: list[SlotOut]
 
 
-@router.get("/offerings/{offering_id}/slots", response={200: SlotsOut, 400: Problem},
+@router.get("/offerings/{offering_id}/slots", response=booking_responses({200: SlotsOut}, *READ),
             summary="Free slots (or whole-course start options) between two local dates")
 def offering_slots(request, offering_id: int, start: date, end: date):
     try:
         offering = services.get_offering(offering_id)
     except services.BookingError as exc:
         return problem(exc)
+    if out_of_reach(start) or out_of_reach(end):
+        return far_date("range")
     if end < start:
-        return 400, {"code": "range", "message": str(translation.gettext("The end date is before the start date."))}
+        return Status(400, {"code": "range", "message": str(translation.gettext(
+            "The end date is before the start date."))})
     if (end - start).days > MAX_DAYS:
-        return 400, {"code": "range", "message": str(translation.gettext(
-            "Ask for at most %(days)d days at a time.") % {"days": MAX_DAYS})}
+        return Status(400, {"code": "range", "message": str(translation.gettext(
+            "Ask for at most %(days)d days at a time.") % {"days": MAX_DAYS})})
     options = services.offering_slots(offering, start, end)
     tz = offering.clinic.tz
     return SlotsResponse({"offering": offering.id, "timezone": offering.clinic.zone_name,
@@ -147,7 +183,7 @@ def hold_out(hold: Hold) -> dict:
             "appointments": appointments_out(hold.appointments.order_by("seq"), hold.offering.clinic.tz)}
 
 
-@router.post("/holds", auth=AUTH, response={201: HoldOut, 400: Problem, 409: Problem, 429: Problem, 503: Problem},
+@router.post("/holds", auth=AUTH, response=booking_responses({201: HoldOut}, *WRITE_AUTH, 409, 429, 503),
              summary="Hold a slot or a whole course for a few minutes")
 def create_hold(request, payload: HoldIn):
     limited(request, "hold")
@@ -156,25 +192,29 @@ def create_hold(request, payload: HoldIn):
         offering = services.get_offering(payload.offering)
     except services.BookingError as exc:
         return problem(exc)
+    if out_of_reach(payload.start.date()):
+        return far_date("start")
     if payload.start.tzinfo is None:
-        return 400, {"code": "start", "message": translation.gettext("Give the time with its time zone offset.")}
+        return Status(400, {"code": "start", "message": str(translation.gettext(
+            "Give the time with its time zone offset."))})
     try:
         hold = services.place_hold(user, offering, payload.start, payload.client_key)
     except services.BookingError as exc:
         return problem(exc, offering.clinic.tz)
-    return 201, hold_out(hold)
+    return Status(201, hold_out(hold))
 
 
-@router.get("/holds/{hold_id}", auth=AUTH, response=HoldOut)
+@router.get("/holds/{hold_id}", auth=AUTH, response=responses({200: HoldOut}, *READ_AUTH, 404))
 def get_hold(request, hold_id: UUID):
     return hold_out(get_object_or_404(Hold, pk=hold_id, user=user_of(request)))
 
 
-@router.delete("/holds/{hold_id}", auth=AUTH, response={204: None}, summary="Release a hold")
+@router.delete("/holds/{hold_id}", auth=AUTH, response=responses({204: None}, *WRITE_AUTH, 404),
+               summary="Release a hold")
 def delete_hold(request, hold_id: UUID):
     hold = get_object_or_404(Hold, pk=hold_id, user=user_of(request))
     services.release_hold(user_of(request), hold)
-    return 204, None
+    return Status(204, None)
 
 
 class BookingIn(Schema):
@@ -218,12 +258,14 @@ def booking_out(b: Booking) -> dict:
     }
 
 
-@router.post("/bookings", auth=AUTH, response={201: BookingOut, 400: Problem, 404: Problem, 409: Problem,
-                                               429: Problem, 503: Problem},
+@router.post("/bookings", auth=AUTH,
+             response=booking_responses({201: BookingOut}, *WRITE_AUTH, 404, 409, 429, 503),
              summary="Book from a hold, or accept a quote (with a start and client key)")
 def create_booking(request, payload: BookingIn):
     limited(request, "booking")
     user = user_of(request)
+    if payload.start is not None and out_of_reach(payload.start.date()):
+        return far_date("start")
     try:
         if payload.hold:
             hold = get_object_or_404(Hold, pk=payload.hold, user=user)
@@ -240,14 +282,14 @@ def create_booking(request, payload: BookingIn):
             raise services.BookingError(translation.gettext("Give a hold or a quote."), "invalid")
     except services.BookingError as exc:
         return problem(exc)
-    return 201, booking_out(booking)
+    return Status(201, booking_out(booking))
 
 
 def my_booking(request, booking_id) -> Booking:
     return get_object_or_404(Booking.objects.select_related("clinic__city"), pk=booking_id, user=user_of(request))
 
 
-@router.get("/bookings/{booking_id}", auth=AUTH, response=BookingOut)
+@router.get("/bookings/{booking_id}", auth=AUTH, response=responses({200: BookingOut}, *READ_AUTH, 404))
 def get_booking(request, booking_id: int):
     return booking_out(my_booking(request, booking_id))
 
@@ -264,7 +306,7 @@ class PayOut(Schema):
 
 
 @router.post("/bookings/{booking_id}/payments", auth=AUTH,
-             response={200: PayOut, 400: Problem, 402: Problem, 409: Problem, 429: Problem, 503: Problem},
+             response=booking_responses({200: PayOut}, *WRITE_AUTH, 402, 404, 409, 429, 503),
              summary="Pay the deposit with a PaymentMethod id (finalized on the server)")
 def pay(request, booking_id: int, payload: PayIn):
     limited(request, "pay")
@@ -284,11 +326,13 @@ class MoveIn(Schema):
 
 
 @router.post("/bookings/{booking_id}/reschedule", auth=AUTH,
-             response={200: BookingOut, 400: Problem, 409: Problem, 429: Problem, 503: Problem},
+             response=booking_responses({200: BookingOut}, *WRITE_AUTH, 404, 409, 429, 503),
              summary="Move a confirmed booking to new dates (held first, then swapped in)")
 def reschedule(request, booking_id: int, payload: MoveIn):
     limited(request, "hold")
     booking = my_booking(request, booking_id)
+    if out_of_reach(payload.start.date()):
+        return far_date("start")
     try:
         booking = services.reschedule(user_of(request), booking, payload.start, payload.client_key)
     except services.BookingError as exc:
@@ -307,22 +351,23 @@ class CancelOut(Schema):
     explanation: str
 
 
-@router.get("/bookings/{booking_id}/cancel", auth=AUTH, response=CancelOut,
+@router.get("/bookings/{booking_id}/cancel", auth=AUTH, response=responses({200: CancelOut}, *READ_AUTH, 404),
             summary="What cancelling now would refund (changes nothing)")
 def cancel_preview(request, booking_id: int, reason: str = services.PATIENT):
     booking = my_booking(request, booking_id)
     if reason not in services.CANCEL_REASONS or reason in (services.CLINIC_CANCELLED, services.UNFIT_ON_ARRIVAL):
-        raise HttpError(400, "Unknown reason")
+        return Status(400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))})
     q = services.refund_due(booking, reason)
     return {"state": booking.state, "refund": q.amount, "paid": q.paid, "explanation": q.explanation}
 
 
-@router.post("/bookings/{booking_id}/cancel", auth=AUTH, response={200: CancelOut, 400: Problem, 409: Problem},
+@router.post("/bookings/{booking_id}/cancel", auth=AUTH,
+             response=booking_responses({200: CancelOut}, *WRITE_AUTH, 404, 409, 503),
              summary="Cancel; the refund owed under the policy is computed and started")
 def cancel(request, booking_id: int, payload: CancelIn):
     booking = my_booking(request, booking_id)
     if payload.reason not in (services.PATIENT, services.VISA_REFUSED):
-        return 400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))}
+        return Status(400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))})
     try:
         booking, q = services.cancel_booking(booking, user_of(request), payload.reason)
     except services.BookingError as exc:

@@ -1,9 +1,13 @@
-"""Read-only catalogue API: services with their offerings, in the asked language."""
+"""Read-only catalogue API: services with their offerings, in the asked language.
+
+Also the API's shared error shape (``Problem``: ``{"code", "message"}``) and ``ApiError``; the booking API
+imports them from here (portal/api.py imports both routers, so they cannot live there).
+"""
 
 from django.conf import settings
-from django.http import Http404
 from django.utils import translation
-from ninja import Query, Router, Schema
+from django.utils.translation import gettext
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from .forms import CatalogueFilterForm
@@ -12,6 +16,28 @@ from .views import filtered_services
 
 router = Router(tags=["catalogue"])
 LANGS = {code for code, _ in settings.LANGUAGES}
+MAX_LIMIT = 100
+MAX_OFFSET = 100_000
+
+
+class Problem(Schema):
+    """Every refusal of the API: a stable ``code`` for programs and a translated ``message`` for people."""
+
+    code: str
+    message: str
+
+
+class ApiError(HttpError):
+    """An HttpError with a stable code; portal/api.py turns it into a ``Problem`` body."""
+
+    def __init__(self, status_code: int, code: str, message) -> None:
+        super().__init__(status_code, str(message))
+        self.code = code
+
+
+def responses(ok: dict, *errors: int, problem=Problem) -> dict:
+    """The ``response=`` of an operation: its success body(ies) and a ``Problem`` for each error status."""
+    return {**ok, **{status: problem for status in errors}}
 
 
 class OfferingOut(Schema):
@@ -67,13 +93,15 @@ class ServiceFilters(Schema):
     price_min: int | None = None
     price_max: int | None = None
     stay_max: int | None = None
-    limit: int = 50
-    offset: int = 0
+    # bounded here: an offset beyond PostgreSQL's bigint was a 500 (TRAPS.md)
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 def use_language(lang: str) -> str:
     if lang not in LANGS:
-        raise HttpError(400, f"Unknown language '{lang}'. Use one of: {', '.join(sorted(LANGS))}.")
+        raise ApiError(400, "lang", gettext("Unknown language “%(lang)s”. Use one of: %(langs)s.")
+                       % {"lang": lang[:20], "langs": ", ".join(sorted(LANGS))})
     return lang
 
 
@@ -98,21 +126,22 @@ def service_out(s, specialties) -> dict:
     }
 
 
-@router.get("/services", response=list[ServiceOut], summary="Search and filter the catalogue")
+@router.get("/services", response=responses({200: list[ServiceOut]}, 400, 422),
+            summary="Search and filter the catalogue")
 def list_services(request, filters: Query[ServiceFilters]):
     lang = use_language(filters.lang)
     form = CatalogueFilterForm(filters.dict(exclude={"lang", "limit", "offset"}, exclude_none=True))
     if not form.is_valid():
-        raise HttpError(400, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-    limit = max(1, min(filters.limit, 200))
-    offset = max(0, filters.offset)
+        raise ApiError(400, "filters", "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    limit, offset = filters.limit, filters.offset
     with translation.override(lang):
         specialties = {s.path: s for s in SpecialtyPage.objects.live()}
         services = filtered_services(None, form.cleaned_data).order_by("-relevance", "title")[offset: offset + limit]
         return [service_out(s, specialties) for s in services]
 
 
-@router.get("/services/{slug}", response=ServiceDetailOut, summary="One service with its offerings")
+@router.get("/services/{slug}", response=responses({200: ServiceDetailOut}, 400, 404, 422),
+            summary="One service with its offerings")
 def get_service(request, slug: str, lang: str = "en"):
     lang = use_language(lang)
     with translation.override(lang):
@@ -124,7 +153,7 @@ def get_service(request, slug: str, lang: str = "en"):
                 if service:
                     break
         if service is None:
-            raise Http404("No such service")
+            raise ApiError(404, "not_found", gettext("There is no such service."))
         specialties = {s.path: s for s in SpecialtyPage.objects.live()}
         offerings = (service.offerings.filter(is_active=True).select_related("page", "clinic__city")
                      .order_by("price"))

@@ -155,3 +155,75 @@ class OtherLanguageSlugMiddleware:
             if url and unquote(url) != unquote(request.path_info):
                 return url
         return None
+
+
+class RefuseNulMiddleware:
+    """A NUL byte in the path, a query or form parameter, a JSON body, a cookie or a header is refused with a
+    400 and a clear message: PostgreSQL cannot store NUL in text ("A string literal cannot contain NUL"), so
+    it used to end in a 500 wherever the value reached a query (TRAPS.md).
+
+    Form bodies are read in ``process_view``, as CsrfViewMiddleware reads them anyway; a multipart body posted
+    to a ``csrf_exempt`` view is left unread, so that such a view can still set its own upload handlers
+    (Django's form fields refuse NUL in text themselves).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self.has_nul(request):
+            return self.refusal(request)
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method != "POST":
+            return None
+        content_type = request.content_type or ""
+        if content_type == "multipart/form-data" and getattr(view_func, "csrf_exempt", False):
+            return None
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if any(self._nul_in(k) or self._any_nul(v) for k, v in request.POST.lists()):
+                return self.refusal(request)
+        return None
+
+    @staticmethod
+    def _nul_in(value) -> bool:
+        return isinstance(value, str) and "\x00" in value
+
+    @classmethod
+    def _any_nul(cls, values) -> bool:
+        return any(cls._nul_in(value) for value in values)
+
+    def has_nul(self, request) -> bool:
+        if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
+            return True
+        if any(self._nul_in(k) or self._any_nul(v) for k, v in request.GET.lists()):
+            return True
+        if self._any_nul(request.COOKIES.values()) or self._any_nul(request.COOKIES.keys()):
+            return True
+        if any(key.startswith("HTTP_") and self._nul_in(value) for key, value in request.META.items()):
+            return True
+        content_type = request.content_type or ""
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and (
+                content_type == "application/json" or content_type.endswith("+json")):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return False
+            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return False  # Django refuses such a body itself when it is read
+            body = request.body
+            return b"\x00" in body or b"\\u0000" in body.lower()
+        return False
+
+    @staticmethod
+    def refusal(request):
+        import json
+
+        from django.http import HttpResponseBadRequest
+
+        message = _("The request contains a NUL character, which is not allowed in text. Remove it and try again.")
+        if request.path.startswith("/api/"):
+            return HttpResponseBadRequest(json.dumps({"code": "nul", "message": str(message)}, ensure_ascii=False),
+                                          content_type="application/json")
+        return HttpResponseBadRequest(str(message), content_type="text/plain; charset=utf-8")

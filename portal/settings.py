@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.LocaleMiddleware",
+    "portal.middleware.RefuseNulMiddleware",
     "portal.middleware.AnonymousPageCacheMiddleware",
     "csp.middleware.CSPMiddleware",  # inside the page cache: cached pages keep their policy
     "django.middleware.common.CommonMiddleware",

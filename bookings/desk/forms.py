@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import forms
@@ -13,6 +13,26 @@ from bookings.calendar_service import MAX_BUFFER_MINUTES
 from bookings.models import AvailabilityException, WeeklyHours
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+# Every date staff type is kept within about two years of today before any arithmetic on it: the ends of the
+# calendar (0001-01-01, 9999-12-31) overflowed (TRAPS.md).
+REACH = timedelta(days=731)
+FAR_DATE = _("Choose a date within two years of today.")
+
+
+def within_reach(day: date, today: date | None = None) -> bool:
+    """True when ``day`` is at most about two years before or after today (compared as dates)."""
+    today = today or timezone.localdate()
+    return today - REACH <= day <= today + REACH
+
+
+def near_date(value):
+    """A form field's value, refused (a form error, not a 500) when its date is too far from today."""
+    if value is None:
+        return value
+    day = value.date() if isinstance(value, datetime) else value
+    if not within_reach(day):
+        raise forms.ValidationError(FAR_DATE, code="far_date")
+    return value
 
 
 class TimeInput(forms.TimeInput):
@@ -99,6 +119,12 @@ class ExceptionForm(ZoneAwareForm):
     reason = forms.CharField(label=_("Reason"), max_length=200, required=False,
                              help_text=_("For example: scheduled maintenance, public holiday."))
 
+    def clean_start(self):
+        return near_date(self.cleaned_data.get("start"))
+
+    def clean_end(self):
+        return near_date(self.cleaned_data.get("end"))
+
     def clean(self):
         data = super().clean()
         start, end = data.get("start"), data.get("end")
@@ -124,6 +150,15 @@ class QuoteForm(ZoneAwareForm):
     window_end = forms.DateField(label=_("Latest start"), widget=DateInput())
     valid_until = forms.DateField(label=_("Valid until"), widget=DateInput(),
                                   help_text=_("The patient can accept the quote until the end of this day."))
+
+    def clean_window_start(self):
+        return near_date(self.cleaned_data.get("window_start"))
+
+    def clean_window_end(self):
+        return near_date(self.cleaned_data.get("window_end"))
+
+    def clean_valid_until(self):
+        return near_date(self.cleaned_data.get("valid_until"))
 
     def clean(self):
         data = super().clean()

@@ -27,7 +27,16 @@ from bookings.models import Allocation, Appointment, AvailabilityException, Book
 from catalog.models import ClinicPage
 from portal import l10n
 
-from .forms import BuffersForm, CancelForm, DeclineForm, ExceptionForm, HoursFormSet, MessageForm, QuoteForm
+from .forms import (
+    BuffersForm,
+    CancelForm,
+    DeclineForm,
+    ExceptionForm,
+    HoursFormSet,
+    MessageForm,
+    QuoteForm,
+    within_reach,
+)
 
 QUEUE_STATES = [Booking.REQUESTED, Booking.UNDER_REVIEW, Booking.QUOTED]
 REVIEWABLE = {Booking.REQUESTED, Booking.UNDER_REVIEW, Booking.QUOTED}
@@ -88,10 +97,16 @@ def _parse_day(request, param, tz) -> date:
     if not raw:
         return _local_today(tz)
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         messages.error(request, _("“%(value)s” is not a date (YYYY-MM-DD); showing today.") % {"value": raw[:20]})
         return _local_today(tz)
+    # bounded before any arithmetic (the day before, the week's Monday): the calendar's ends overflow
+    if not within_reach(day, _local_today(tz)):
+        messages.error(request, _("%(value)s is more than two years from today; showing today.")
+                       % {"value": day.isoformat()})
+        return _local_today(tz)
+    return day
 
 
 def _acknowledged(request) -> set[int]:
