@@ -106,6 +106,17 @@ def context(browser, live_server, catalogue):
 
 
 @pytest.fixture
+def signed_in(context, live_server, patient):
+    """The browser carries the patient's session (signed in without going through the login form)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(patient)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    return patient
+
+
+@pytest.fixture
 def page(context, request):
     pg = context.new_page()
     errors: list[str] = []

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import re
 
-from django.test import Client
-
 from .conftest import E2E, pet_ct, service_url, shoot
 
 pytestmark = E2E
 
 
-def test_patient_books_pet_ct_and_pays_by_card(catalogue, context, page, live_server, patient, stripe_test_double):
+def test_patient_books_pet_ct_and_pays_by_card(catalogue, page, signed_in, stripe_test_double):
     from bookings.models import Booking
 
-    client = Client()
-    client.force_login(patient)
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                          "url": live_server.url}])
+    patient = signed_in
 
     page.goto(service_url(pet_ct(), "ru"))
     page.locator("#clinics a.button[href*='/book/']").first.click()

@@ -83,16 +83,17 @@ def test_city_filter_narrows_the_results(page):
     shoot(page, f"listing-ru-city-{city}")
 
 
-def test_currency_switch_shows_dollars(page):
+def test_currency_defaults_to_the_visitors_and_switches_in_the_header(page):
     page.goto(listing_url("ru"))
-    assert "USD" not in page.locator("ul.results").inner_text()
-    page.select_option("#currency-select", "USD")
-    page.locator("form.currency button[type=submit]").click()
+    # the browser says en-US: prices also in dollars by default, before any choice
+    assert re.search(r"≈\s*\d[\d\s]*\s*USD", page.locator("ul.results").inner_text())
+    with page.expect_navigation():
+        page.select_option("#currency-select", "EUR")  # in the header; applies on change
     page.wait_for_load_state("domcontentloaded")
     assert unquote(page.url).endswith(listing_url("ru"))
     text = page.locator("ul.results").inner_text()
-    assert re.search(r"≈\s*\d[\d\s]*\s*USD", text), text[:500]
-    # and it sticks: the service page shows dollars too
+    assert re.search(r"≈\s*\d[\d\s]*\s*EUR", text) and "USD" not in text, text[:500]
+    # and it sticks: the service page shows euros too
     page.goto(service_url(pet_ct(), "ru"))
-    assert re.search(r"≈\s*\d[\d\s]*\s*USD", page.locator("#clinics").inner_text())
-    shoot(page, "service-ru-usd")
+    assert re.search(r"≈\s*\d[\d\s]*\s*EUR", page.locator("#clinics").inner_text())
+    shoot(page, "service-ru-eur")

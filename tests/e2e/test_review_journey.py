@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from django.test import Client
 from django.utils import timezone
 
 from .conftest import E2E, gamma_knife, service_url, shoot
@@ -27,15 +26,9 @@ def pay_4242(page):
     page.locator("#pay-button").click()
 
 
-def test_kazakh_request_review_quote_expired_hold_new_dates_paid(catalogue, context, page, live_server, patient,
-                                                                 stripe_test_double):
+def test_kazakh_request_review_quote_expired_hold_new_dates_paid(catalogue, page, signed_in, stripe_test_double):
     from bookings import services
     from bookings.models import Booking
-
-    client = Client()
-    client.force_login(patient)
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                          "url": live_server.url}])
 
     page.goto(service_url(gamma_knife(), "kk"))
     page.locator("a.button[href*='/request/']").first.click()
@@ -48,7 +41,8 @@ def test_kazakh_request_review_quote_expired_hold_new_dates_paid(catalogue, cont
     page.wait_for_url(re.compile(r"/kk/my/bookings/[A-Z0-9-]+/$"))
     reference = re.search(r"/bookings/([A-Z0-9-]+)/", page.url).group(1)
     booking = Booking.objects.get(reference=reference)
-    assert booking.state == Booking.REQUESTED and booking.questionnaire["prior_treatment"] == "жоқ"
+    assert booking.user == signed_in and booking.state == Booking.REQUESTED
+    assert booking.questionnaire["prior_treatment"] == "жоқ"
 
     # the clinic reviews and quotes (the desk's own tests drive these pages)
     services.start_review(booking, None)
