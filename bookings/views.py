@@ -373,8 +373,8 @@ def booking_detail(request, reference):
         "can_cancel": booking.state in CANCELLABLE,
         "can_reschedule": services.can_reschedule(booking),
         "can_pay": booking.state == Booking.AWAITING_PAYMENT and not booking.payment_overdue(),
-        "paying": booking.payment_overdue(),
-        "review_days": settings.REVIEW_RESPONSE_DAYS,  # money is moving past the hold: the payment decides
+        "paying": booking.payment_overdue(),  # money is moving past the hold: the payment decides
+        "review_days": settings.REVIEW_RESPONSE_DAYS,
         "records": list(booking.records.order_by("uploaded_at")),
         "can_choose_dates": booking.state == Booking.QUOTED and bool(quote and quote.valid_until > timezone.now()),
         "visa_letter": booking.state == Booking.CONFIRMED,
@@ -521,8 +521,6 @@ def checkout(request, reference):
         "stripe_js": _stripe_js_url(),
         "pay_url": f"/api/v1/bookings/{booking.pk}/payments",
         "done_url": reverse("booking_detail", args=[booking.reference]),
-        "rebook_url": reverse("book_offering", args=[booking.offering_id]) if not booking.offering.review_required
-        else reverse("booking_accept_quote", args=[booking.reference]),
     })
 
 

@@ -216,3 +216,16 @@ def test_chinese_pages_use_chinese_punctuation_and_dates(patient_client, awaitin
     assert "预约编号：" in html and "预约编号: " not in html
     first = awaiting.appointments.order_by("start").first().start.astimezone(awaiting.clinic.tz)
     assert f"{first.month}月{first.day}日" in html  # "12月5日", not "5 十二月"
+
+
+def test_a_payment_under_way_past_the_hold_shows_progress_not_a_loop(patient_client, awaiting):
+    from bookings.models import Payment
+
+    Payment.objects.create(booking=awaiting, amount=awaiting.deposit, currency=awaiting.currency,
+                           state="requires_action", intent_id="pi_under_way", idempotency_key="k-under-way")
+    expire(awaiting)
+    html = patient_client.get(reverse("booking_checkout", args=[awaiting.reference])).content.decode()
+    assert "being processed" in html and 'id="card-form"' not in html
+    assert reverse("booking_accept_quote", args=[awaiting.reference]) not in html
+    awaiting.refresh_from_db()
+    assert awaiting.state == Booking.AWAITING_PAYMENT  # the payment decides, not the page
