@@ -325,3 +325,15 @@ def test_contact_page_offers_the_configured_messengers(client):
     invalidate()
     html = client.get(url_in(contact, "zh-hans")).content.decode()
     assert "https://t.me/" not in html and "https://wa.me/" in html
+
+
+def test_every_public_page_has_a_meta_description(client):
+    from cms.models import HomePage, InformationPage
+
+    pages = [HomePage.objects.get(), catalogue(), ClinicPage.objects.live().first().get_parent(),
+             ClinicPage.objects.live().first(), ServicePage.objects.live().first(), InformationPage.objects.first()]
+    for lang in ("en", "zh-hans", "kk"):
+        for page in pages:
+            html = client.get(url_in(page, lang)).content.decode()
+            content = re.search(r'<meta name="description" content="([^"]*)"', html).group(1)
+            assert len(content.strip()) > 20, (lang, page)
