@@ -67,6 +67,7 @@ worker: setup  ## a Celery worker and beat (needs CELERY_BROKER_URL)
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit -q -r bookings catalog cms portal -x '*/migrations/*' -ll
 
 messages: setup  ## refresh and compile the locale files
 	@# vendor_locale/ holds hand-made catalogues for allauth (no source strings of its own): never regenerate them

@@ -37,7 +37,7 @@ class AnonymousPageCacheMiddleware:
         from catalog.currency import currency_code
 
         raw = f"{request.get_full_path()}|{currency_code(request)}"
-        return f"page:{pagecache.current_version()}:{hashlib.sha1(raw.encode()).hexdigest()}"
+        return f"page:{pagecache.current_version()}:{hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()}"
 
     def __call__(self, request):
         if not self.cacheable_request(request):
