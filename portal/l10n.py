@@ -154,9 +154,10 @@ def country_name(code: str, lang: str | None = None) -> str:
 def _timezone_choices(lang: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     from django.utils.translation import gettext
 
+    known = available_timezones()  # reads tzdata's files: once, not once per zone
     zones_by_country: dict[str, list[str]] = {}
     for name, territory in _zone_countries().items():
-        if name in available_timezones():
+        if name in known:
             zones_by_country.setdefault(territory, []).append(name)
     key = sort_key(lang)
 
