@@ -34,6 +34,9 @@ db: setup
 	$(PY) manage.py load_demo
 
 run: db  ## migrate, load catalogue and demo clinics, serve on http://127.0.0.1:8000 (SQLite, eager Celery)
+	@$(PY) -c "import socket, sys; busy = [p for p in sys.argv[2:] if socket.socket().connect_ex((sys.argv[1], int(p))) == 0]; \
+	  busy and sys.exit(f'Already in use on {sys.argv[1]}: port {\", \".join(busy)}. Is make run already running? Stop it (Ctrl+C), or choose other ports: make run PORT=8001 LOCALSTRIPE_PORT=8421')" \
+	  $(HOST) $(PORT) $$([ -z "$$STRIPE_SECRET_KEY" ] && echo $(LOCALSTRIPE_PORT))
 	@echo "Emhana on http://$(HOST):$(PORT)/  (demo staff: see README)"
 	@if [ -z "$$STRIPE_SECRET_KEY" ]; then \
 	  echo "No Stripe keys set: test payments through localstripe on 127.0.0.1:$(LOCALSTRIPE_PORT) (no real money; card 4242 4242 4242 4242)"; \

@@ -26,7 +26,11 @@ class Command(BaseCommand):
     def handle(self, *args, port, site_url, **options):
         if getattr(settings, "PRODUCTION", False):
             raise CommandError("localstripe is for development and tests only.")
-        server = LocalStripe(port=port).start()
+        try:
+            server = LocalStripe(port=port).start()
+        except OSError as exc:  # the port is taken
+            raise CommandError(f"127.0.0.1:{port}: {exc.strerror} (is `make run` already running?). Stop it, or "
+                               f"run `make run LOCALSTRIPE_PORT=<another port>`.") from exc
         webhook = site_url.rstrip("/") + reverse("stripe_webhook")
         server.register_webhook("emhana", webhook, settings.STRIPE_WEBHOOK_SECRET)
         self.stdout.write(f"localstripe on {server.url} (test payments, no real money); webhooks to {webhook}")
