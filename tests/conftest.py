@@ -61,6 +61,17 @@ def patient(django_user_model):
 
 
 @pytest.fixture
+def app_token(client, patient):
+    """An allauth headless app session token for the patient (the API's X-Session-Token)."""
+    response = client.post("/_allauth/app/v1/auth/login",
+                           {"email": "patient@example.com", "password": "a-long-password-1"},
+                           content_type="application/json")
+    assert response.status_code == 200, response.content
+    client.logout()
+    return response.json()["meta"]["session_token"]
+
+
+@pytest.fixture
 def patient_client(client, patient):
     client.force_login(patient)
     return client

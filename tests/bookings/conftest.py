@@ -4,12 +4,14 @@ a confirmed one, a quoted one, another patient, and a fake payment provider."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
 from bookings import payments_service, services
-from bookings.models import Booking
+from bookings.models import Booking, MedicalRecord
 from catalog.models import Offering
 
 from .helpers import QUESTIONNAIRE, FakeProvider, book, free_options, local_day, pay
@@ -80,3 +82,17 @@ def quoted(patient, review_offering):
                         valid_until=timezone.now() + timedelta(days=7))
     booking.refresh_from_db()
     return booking
+
+
+@pytest.fixture
+def private_root(settings, tmp_path, monkeypatch):
+    """Private storage in a temporary folder, and a separate temporary MEDIA_ROOT to check against.
+
+    The model's storage is built once at import with the location of that moment, so it is replaced
+    here too (see the note to the lead: a settings override alone does not move it).
+    """
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    field = MedicalRecord._meta.get_field("file")
+    monkeypatch.setattr(field, "storage", FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None))
+    return Path(settings.PRIVATE_MEDIA_ROOT)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from datetime import date, timedelta
+from pathlib import Path
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image
 
 from bookings import services
 from bookings.payments import PaymentResult, RefundResult
@@ -60,3 +65,44 @@ class FakeProvider:
 def pay(client, booking):
     return client.post(f"/api/v1/bookings/{booking.pk}/payments", data=json.dumps({"payment_method": "pm_card"}),
                        content_type="application/json")
+
+
+# --- sample files for records -------------------------------------------------------------------
+
+PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+       b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+       b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+       b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def png_bytes():
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes():
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (30, 30, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def dicom_bytes(tag=b"\x01"):
+    # 128-byte preamble, the DICM magic, then a (meta) group length element
+    return b"\x00" * 128 + b"DICM" + b"\x02\x00\x00\x00UL\x04\x00\xc8\x00\x00\x00" + tag * 64
+
+
+def make_zip(entries, compression=zipfile.ZIP_DEFLATED):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=compression) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def upload(name, data, content_type="application/octet-stream"):
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def stored_files(root: Path):
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

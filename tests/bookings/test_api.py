@@ -26,16 +26,6 @@ def first_slot(offering, days=10):
     return options[0]
 
 
-@pytest.fixture
-def app_token(client, patient):
-    response = client.post("/_allauth/app/v1/auth/login",
-                           {"email": "patient@example.com", "password": "a-long-password-1"},
-                           content_type="application/json")
-    assert response.status_code == 200, response.content
-    client.logout()
-    return response.json()["meta"]["session_token"]
-
-
 def test_an_app_holds_and_releases_a_slot_with_its_session_token(client, app_token):
     offering = direct_offering()
     slots = client.get(f"/api/v1/offerings/{offering.pk}/slots",

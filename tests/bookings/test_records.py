@@ -1,59 +1,22 @@
 """Medical records: only real PDFs, pictures and DICOM get in, they stay private, and every read is logged."""
 
 import hashlib
-import io
 import re
 import zipfile
 from pathlib import Path
 
 import pytest
-from django.core.files.storage import FileSystemStorage
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
-from PIL import Image
 
 from bookings import records
 from bookings.models import Booking, ClinicMembership, MedicalRecord, RecordAccess
 
+from .helpers import PDF, dicom_bytes, jpeg_bytes, make_zip, png_bytes, stored_files, upload
+
 pytestmark = pytest.mark.django_db
 
 # --- sample files ----------------------------------------------------------------------------------
-
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-       b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-       b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
-       b"trailer<</Root 1 0 R>>\n%%EOF\n")
-
-
-def png_bytes():
-    out = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, "PNG")
-    return out.getvalue()
-
-
-def jpeg_bytes():
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (30, 30, 200)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def dicom_bytes(tag=b"\x01"):
-    # 128-byte preamble, the DICM magic, then a (meta) group length element
-    return b"\x00" * 128 + b"DICM" + b"\x02\x00\x00\x00UL\x04\x00\xc8\x00\x00\x00" + tag * 64
-
-
-def make_zip(entries, compression=zipfile.ZIP_DEFLATED):
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=compression) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
-def upload(name, data, content_type="application/octet-stream"):
-    return SimpleUploadedFile(name, data, content_type=content_type)
-
 
 # --- fixtures --------------------------------------------------------------------------------------
 
@@ -63,24 +26,6 @@ def _english():
     translation.activate("en")
     yield
     translation.activate("en")
-
-
-@pytest.fixture
-def private_root(settings, tmp_path, monkeypatch):
-    """Private storage in a temporary folder, and a separate temporary MEDIA_ROOT to check against.
-
-    The model's storage is built once at import with the location of that moment, so it is replaced
-    here too (see the note to the lead: a settings override alone does not move it).
-    """
-    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    field = MedicalRecord._meta.get_field("file")
-    monkeypatch.setattr(field, "storage", FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None))
-    return Path(settings.PRIVATE_MEDIA_ROOT)
-
-
-def stored_files(root: Path):
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 @pytest.fixture

@@ -3,64 +3,27 @@ and a storage quota, and downloads are named and typed from what the file is, no
 
 from __future__ import annotations
 
-import io
 import re
 import struct
 import time
-import zipfile
 import zlib
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from django.core.files.storage import FileSystemStorage
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from PIL import Image
 
 from bookings import records
 from bookings.models import Booking, MedicalRecord
 from portal.ratelimit import parse
 
-from .helpers import QUESTIONNAIRE
+from .helpers import PDF, QUESTIONNAIRE, dicom_bytes, jpeg_bytes, make_zip, png_bytes, stored_files, upload
 
 pytestmark = pytest.mark.django_db
 
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-       b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-       b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
-       b"trailer<</Root 1 0 R>>\n%%EOF\n")
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"PE\x00\x00" + b"\x00" * 200
 DICOM_HEAD = b"\x00" * 128 + b"DICM" + b"\x02\x00\x00\x00UL\x04\x00\xc8\x00\x00\x00"
 MIB = 1024 * 1024
-
-
-def dicom_bytes(tag=b"\x01"):
-    return DICOM_HEAD + tag * 64
-
-
-def png_bytes():
-    out = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, "PNG")
-    return out.getvalue()
-
-
-def jpeg_bytes():
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (30, 30, 200)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def make_zip(entries):
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
-def upload(name, data, content_type="application/octet-stream"):
-    return SimpleUploadedFile(name, data, content_type=content_type)
 
 
 # --- hand-made archives (what an attacker sends, not what zipfile would write) ---------------------
@@ -108,18 +71,6 @@ def many_entries_zip(entries: int, declared_entries: int) -> bytes:
 
 
 # --- fixtures --------------------------------------------------------------------------------------
-
-@pytest.fixture
-def private_root(settings, tmp_path, monkeypatch):
-    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-    field = MedicalRecord._meta.get_field("file")
-    monkeypatch.setattr(field, "storage", FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None))
-    return Path(settings.PRIVATE_MEDIA_ROOT)
-
-
-def stored_files(root: Path):
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
 
 def nothing_stored(root: Path) -> bool:
     return not MedicalRecord.objects.exists() and stored_files(root) == []

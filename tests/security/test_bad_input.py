@@ -59,16 +59,6 @@ def problem(response, status):
 
 
 @pytest.fixture
-def app_token(client, patient):
-    response = client.post("/_allauth/app/v1/auth/login",
-                           {"email": "patient@example.com", "password": "a-long-password-1"},
-                           content_type="application/json")
-    assert response.status_code == 200, response.content
-    client.logout()
-    return response.json()["meta"]["session_token"]
-
-
-@pytest.fixture
 def desk_resource() -> Resource:
     member_clinics = ClinicMembership.objects.values("clinic_id")
     resource = (Resource.objects.filter(clinic_id__in=member_clinics).select_related("clinic__city")
