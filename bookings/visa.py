@@ -18,6 +18,8 @@ from django.utils.translation import gettext as _
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from portal.l10n import country_name
+
 from .models import Appointment, Booking, PatientProfile
 
 log = logging.getLogger("emhana.bookings")
@@ -100,7 +102,7 @@ def _person(pdf: _Letter, heading: str, person):
     pairs = [
         (_("Full name"), f"{person.family_name.upper()} {person.given_names}"),
         (_("Date of birth"), _d(person.date_of_birth)),
-        (_("Citizenship"), person.citizenship.name if person.citizenship else "—"),
+        (_("Citizenship"), country_name(person.citizenship.code) if person.citizenship else "—"),
         (_("Passport number"), person.passport_number),
         (_("Passport valid until"), _d(person.passport_expiry)),
     ]

@@ -457,3 +457,30 @@ def test_slot_posts_share_the_api_rate_limit(patient_client, patient, offering, 
     url = reverse("book_offering", args=[offering.pk])
     codes = [patient_client.post(url, {"start": "bogus", "client_key": "k"}).status_code for _ in range(3)]
     assert codes == [400, 400, 429]
+
+
+def test_visa_letter_names_the_citizenship_in_the_letters_language():
+    from types import SimpleNamespace
+
+    from django.utils import translation
+
+    from bookings import visa
+
+    class Letter:
+        def para(self, *args, **kwargs):
+            pass
+
+        def rows(self, pairs):
+            self.pairs = dict(pairs)
+
+        def ln(self, *args):
+            pass
+
+    person = SimpleNamespace(family_name="Nurlanova", given_names="Aigerim", date_of_birth=date(1985, 6, 1),
+                             citizenship=SimpleNamespace(code="KG"), passport_number="AC1234567",
+                             passport_expiry=date(2032, 1, 1))
+    for lang, kyrgyzstan in (("kk", "Қырғызстан"), ("ru", "Киргизия"), ("zh-hans", "吉尔吉斯斯坦")):
+        letter = Letter()
+        with translation.override(lang):
+            visa._person(letter, "", person)
+        assert kyrgyzstan in letter.pairs.values(), (lang, letter.pairs)
