@@ -31,6 +31,7 @@ from .models import (
     ServicePage,
     SpecialtyIndexPage,
     SpecialtyPage,
+    default_timezone,
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -264,7 +265,7 @@ class Loader:
         for row in read("cities.json"):
             city = City.objects.filter(slug=row["slug"]).first()
             if city is None:
-                city = City(slug=row["slug"], timezone=row.get("timezone") or "Asia/Almaty")
+                city = City(slug=row["slug"], timezone=row.get("timezone") or default_timezone())
                 self.set_fields(city, {"name": translated(row["name"])}, only_blank=False)
                 city.save()
                 self.report.created.append(f"City {row['slug']}")

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.functional import cached_property
@@ -125,6 +126,11 @@ def title_filter(term: str, lang: str, first: bool = False) -> models.Q:
     return models.Q(search_names__regex=rf"\|{lang.replace('-', '_')}:{anywhere}{space}{re.escape(term)}")
 
 
+def default_timezone() -> str:
+    """The zone of a city or clinic that names none: one setting, ``CLINIC_DEFAULT_TIMEZONE``."""
+    return settings.CLINIC_DEFAULT_TIMEZONE
+
+
 @register_snippet
 class City(models.Model):
     """A city with clinics. A snippet: editors rename it, patients filter by it."""
@@ -132,7 +138,7 @@ class City(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(_("name"), max_length=100)
     timezone = models.CharField(
-        _("time zone"), max_length=64, default="Asia/Almaty",
+        _("time zone"), max_length=64, default=default_timezone,
         help_text=_("IANA zone (Kazakhstan: UTC+5 everywhere since 1 March 2024)."),
     )
 
@@ -380,7 +386,7 @@ class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
 
     @property
     def zone_name(self) -> str:
-        return self.timezone or (self.city.timezone if self.city_id else "Asia/Almaty")
+        return self.timezone or (self.city.timezone if self.city_id else default_timezone())
 
     @cached_property
     def tz(self):

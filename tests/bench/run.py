@@ -92,7 +92,7 @@ def server_env(db_url: str) -> dict:
     env = dict(os.environ)
     env.pop("DJANGO_ENV", None)  # development: no SSL redirect on plain http
     env.update(DATABASE_URL=db_url, DEBUG="false", ALLOWED_HOSTS=HOST, SECRET_KEY=SECRET_KEY,
-               DJANGO_SETTINGS_MODULE="portal.settings", EMHANA_TESTING="false", PYTHONUNBUFFERED="1")
+               DJANGO_SETTINGS_MODULE="portal.settings.dev", PYTHONUNBUFFERED="1")
     return env
 
 
@@ -180,7 +180,7 @@ def load(port: int, path: str, seconds: float = SECONDS, concurrency: int = CONC
 
 
 def django_in_process(env: dict) -> None:
-    for key in ("DATABASE_URL", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "EMHANA_TESTING"):
+    for key in ("DATABASE_URL", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"):
         os.environ[key] = env[key]
     os.environ.pop("DJANGO_ENV", None)
     sys.path.insert(0, str(ROOT))

@@ -77,10 +77,9 @@ def worker(tmp_path):
         "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": broker,
         "EMAIL_URL": f"filemail:///{mail_dir}",  # django-environ: filemail:////abs/path
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "portal.settings.dev",
         "CONN_MAX_AGE": "0",
     })
-    env.pop("EMHANA_TESTING", None)
     hostname = f"emhana-test-{uuid.uuid4().hex[:8]}@%h"
     log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(

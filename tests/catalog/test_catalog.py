@@ -258,7 +258,7 @@ def test_health_endpoints(client, django_assert_num_queries):
 
 def test_production_settings_refuse_an_insecure_secret():
     env = {"DJANGO_ENV": "production", "PATH": "/usr/bin:/bin", "ALLOWED_HOSTS": "x.example"}
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; django.setup()"
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings.production'; django.setup()"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
@@ -267,7 +267,7 @@ def test_production_settings_refuse_an_insecure_secret():
 def test_production_settings_refuse_the_placeholder_stripe_keys():
     env = {"DJANGO_ENV": "production", "PATH": "/usr/bin:/bin", "ALLOWED_HOSTS": "x.example",
            "SECRET_KEY": "k" * 64}
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; django.setup()"
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings.production'; django.setup()"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode != 0 and "STRIPE_SECRET_KEY" in result.stderr

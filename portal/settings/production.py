@@ -1,0 +1,48 @@
+"""Production (``DJANGO_ENV=production`` or ``DJANGO_SETTINGS_MODULE=portal.settings.production``).
+
+Refuses to start with a weak or placeholder secret: the Django ``SECRET_KEY`` and the Stripe keys must come
+from the environment, and nothing that only exists for local test payments may be on. Every secure setting
+``check --deploy`` asks for is on; the site sits behind one TLS proxy unless ``TRUSTED_PROXY_COUNT`` says other.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F401,F403
+from .base import INSECURE_SECRET_KEY, LOGGING, SECRET_KEY, STORAGES, env
+
+PRODUCTION = True
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+
+if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
+    raise ImproperlyConfigured("Production needs a real SECRET_KEY (50+ random characters) in the environment.")
+
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="") or None
+STRIPE_JS_TEST_DOUBLE = env.bool("STRIPE_JS_TEST_DOUBLE", default=False)
+if (not (STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET)
+        or "emhana_local" in STRIPE_SECRET_KEY + STRIPE_PUBLISHABLE_KEY + STRIPE_WEBHOOK_SECRET
+        or STRIPE_API_BASE or STRIPE_JS_TEST_DOUBLE):
+    raise ImproperlyConfigured("Production needs real STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY and "
+                               "STRIPE_WEBHOOK_SECRET in the environment, and no STRIPE_API_BASE or test double.")
+
+# One TLS proxy in front (X-Forwarded-For / X-Forwarded-Proto); see base for why this matters to rate limits.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
+
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
