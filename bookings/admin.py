@@ -2,8 +2,7 @@
 
 from django.contrib import admin
 
-from .admin_records import ReadOnly, ReadOnlyAdmin  # also registers the read-only records and access log
-from .models import (
+from bookings.models import (
     AvailabilityException,
     Booking,
     BookingEvent,
@@ -13,6 +12,10 @@ from .models import (
     Resource,
     WebhookEvent,
     WeeklyHours,
+)
+from bookings.patients.admin import (  # also registers the read-only records and access log
+    ReadOnly,
+    ReadOnlyAdmin,
 )
 
 
@@ -48,7 +51,7 @@ class BookingEventInline(ReadOnly, admin.TabularInline):
 
 @admin.register(Booking)
 class BookingAdmin(ReadOnlyAdmin):
-    """Read-only: every state change goes through bookings.services (desk, API, patient pages)."""
+    """Read-only: every state change goes through the service modules (bookings.lifecycle, review, payments)."""
 
     list_display = ("reference", "service_title", "clinic", "state", "created_at")
     list_filter = ("state",)

@@ -14,12 +14,16 @@ from django.utils import timezone, translation
 from ninja import Router, Schema, Status
 from ninja.security import APIKeyHeader, django_auth
 
+from bookings import errors
+from bookings.engine import holds, slots
+from bookings.lifecycle import cancellation
+from bookings.lifecycle import services as lifecycle
+from bookings.models import Booking, Hold
+from bookings.payments import services as payments_service
+from bookings.review import services as review
 from catalog.api import ApiError, OfferingOut, Problem, offering_out, responses, use_language
 from catalog.models import Offering
 from portal.ratelimit import allow
-
-from . import payments_service, services
-from .models import Booking, Hold
 
 
 class SessionToken(APIKeyHeader):
@@ -72,9 +76,9 @@ class BookingProblem(Problem):
     alternatives: list[dict] = []
 
 
-def problem(exc: services.BookingError, tz=None) -> Status:
+def problem(exc: errors.BookingError, tz=None) -> Status:
     body = {"code": exc.code, "message": str(exc.message)}
-    if isinstance(exc, services.SlotTaken):
+    if isinstance(exc, errors.SlotTaken):
         body["alternatives"] = [option_out(o, tz) for o in exc.alternatives]
     return Status(exc.status, body)
 
@@ -140,8 +144,8 @@ class SlotsOut(Schema):
             summary="Free slots (or whole-course start options) between two local dates")
 def offering_slots(request, offering_id: int, start: date, end: date):
     try:
-        offering = services.get_offering(offering_id)
-    except services.BookingError as exc:
+        offering = holds.get_offering(offering_id)
+    except errors.BookingError as exc:
         return problem(exc)
     if out_of_reach(start) or out_of_reach(end):
         return far_date("range")
@@ -151,7 +155,7 @@ def offering_slots(request, offering_id: int, start: date, end: date):
     if (end - start).days > MAX_DAYS:
         return Status(400, {"code": "range", "message": str(translation.gettext(
             "Ask for at most %(days)d days at a time.") % {"days": MAX_DAYS})})
-    options = services.offering_slots(offering, start, end)
+    options = slots.offering_slots(offering, start, end)
     tz = offering.clinic.tz
     return SlotsResponse({"offering": offering.id, "timezone": offering.clinic.zone_name,
                           "course": offering.sessions > 1, "slots": [option_out(o, tz) for o in options]})
@@ -189,8 +193,8 @@ def create_hold(request, payload: HoldIn):
     limited(request, "hold")
     user = user_of(request)
     try:
-        offering = services.get_offering(payload.offering)
-    except services.BookingError as exc:
+        offering = holds.get_offering(payload.offering)
+    except errors.BookingError as exc:
         return problem(exc)
     if out_of_reach(payload.start.date()):
         return far_date("start")
@@ -198,8 +202,8 @@ def create_hold(request, payload: HoldIn):
         return Status(400, {"code": "start", "message": str(translation.gettext(
             "Give the time with its time zone offset."))})
     try:
-        hold = services.place_hold(user, offering, payload.start, payload.client_key)
-    except services.BookingError as exc:
+        hold = holds.place_hold(user, offering, payload.start, payload.client_key)
+    except errors.BookingError as exc:
         return problem(exc, offering.clinic.tz)
     return Status(201, hold_out(hold))
 
@@ -213,7 +217,7 @@ def get_hold(request, hold_id: UUID):
                summary="Release a hold")
 def delete_hold(request, hold_id: UUID):
     hold = get_object_or_404(Hold, pk=hold_id, user=user_of(request))
-    services.release_hold(user_of(request), hold)
+    holds.release_hold(user_of(request), hold)
     return Status(204, None)
 
 
@@ -269,18 +273,18 @@ def create_booking(request, payload: BookingIn):
     try:
         if payload.hold:
             hold = get_object_or_404(Hold, pk=payload.hold, user=user)
-            booking = services.create_booking_from_hold(user, hold)
+            booking = lifecycle.create_booking_from_hold(user, hold)
         elif payload.quote:
-            from .models import Quote
+            from bookings.models import Quote
 
             quote = get_object_or_404(Quote, pk=payload.quote, booking__user=user)
             if not payload.start or not payload.client_key:
-                raise services.BookingError(translation.gettext("Give a start and a client key to accept a quote."),
+                raise errors.BookingError(translation.gettext("Give a start and a client key to accept a quote."),
                                             "start")
-            booking = services.accept_quote(user, quote.booking, payload.start, payload.client_key)
+            booking = review.accept_quote(user, quote.booking, payload.start, payload.client_key)
         else:
-            raise services.BookingError(translation.gettext("Give a hold or a quote."), "invalid")
-    except services.BookingError as exc:
+            raise errors.BookingError(translation.gettext("Give a hold or a quote."), "invalid")
+    except errors.BookingError as exc:
         return problem(exc)
     return Status(201, booking_out(booking))
 
@@ -313,7 +317,7 @@ def pay(request, booking_id: int, payload: PayIn):
     booking = my_booking(request, booking_id)
     try:
         payment = payments_service.pay_deposit(booking, user_of(request), payload.payment_method)
-    except services.BookingError as exc:
+    except errors.BookingError as exc:
         return problem(exc)
     booking.refresh_from_db()
     return {"payment": payment.pk, "state": payment.state, "client_secret": getattr(payment, "client_secret", None)
@@ -334,14 +338,14 @@ def reschedule(request, booking_id: int, payload: MoveIn):
     if out_of_reach(payload.start.date()):
         return far_date("start")
     try:
-        booking = services.reschedule(user_of(request), booking, payload.start, payload.client_key)
-    except services.BookingError as exc:
+        booking = lifecycle.reschedule(user_of(request), booking, payload.start, payload.client_key)
+    except errors.BookingError as exc:
         return problem(exc, booking.clinic.tz)
     return booking_out(booking)
 
 
 class CancelIn(Schema):
-    reason: str = services.PATIENT
+    reason: str = cancellation.PATIENT
 
 
 class CancelOut(Schema):
@@ -353,11 +357,11 @@ class CancelOut(Schema):
 
 @router.get("/bookings/{booking_id}/cancel", auth=AUTH, response=responses({200: CancelOut}, *READ_AUTH, 404),
             summary="What cancelling now would refund (changes nothing)")
-def cancel_preview(request, booking_id: int, reason: str = services.PATIENT):
+def cancel_preview(request, booking_id: int, reason: str = cancellation.PATIENT):
     booking = my_booking(request, booking_id)
-    if reason not in services.CANCEL_REASONS or reason in (services.CLINIC_CANCELLED, services.UNFIT_ON_ARRIVAL):
+    if reason not in cancellation.CANCEL_REASONS or reason in (cancellation.CLINIC_CANCELLED, cancellation.UNFIT_ON_ARRIVAL):
         return Status(400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))})
-    q = services.refund_due(booking, reason)
+    q = cancellation.refund_due(booking, reason)
     return {"state": booking.state, "refund": q.amount, "paid": q.paid, "explanation": q.explanation}
 
 
@@ -366,11 +370,11 @@ def cancel_preview(request, booking_id: int, reason: str = services.PATIENT):
              summary="Cancel; the refund owed under the policy is computed and started")
 def cancel(request, booking_id: int, payload: CancelIn):
     booking = my_booking(request, booking_id)
-    if payload.reason not in (services.PATIENT, services.VISA_REFUSED):
+    if payload.reason not in (cancellation.PATIENT, cancellation.VISA_REFUSED):
         return Status(400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))})
     try:
-        booking, q = services.cancel_booking(booking, user_of(request), payload.reason)
-    except services.BookingError as exc:
+        booking, q = cancellation.cancel_booking(booking, user_of(request), payload.reason)
+    except errors.BookingError as exc:
         return problem(exc)
     booking.refresh_from_db()
     return {"state": booking.state, "refund": q.amount, "paid": q.paid, "explanation": q.explanation}

@@ -4,10 +4,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.urls import Resolver404, resolve
 
+from bookings.lifecycle.forms import SlotChoiceForm
 from catalog.models import Offering
 from portal import l10n
-
-from .forms import SlotChoiceForm
 
 
 def booking_intent(request):

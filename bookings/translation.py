@@ -3,7 +3,7 @@
 from modeltranslation.decorators import register
 from modeltranslation.translator import TranslationOptions
 
-from .models import Resource
+from bookings.models import Resource
 
 
 @register(Resource)

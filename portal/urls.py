@@ -22,17 +22,17 @@ urlpatterns = [
     path("admin/", include(wagtailadmin_urls)),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include("portal.api")),
-    path("payments/", include("bookings.payment_urls")),
+    path("payments/", include("bookings.payments.urls")),
     path("desk/", include("bookings.desk.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 if settings.STRIPE_JS_TEST_DOUBLE:
-    urlpatterns.append(path("stripe-test/", include("bookings.stripe_test_double")))
+    urlpatterns.append(path("stripe-test/", include("bookings.payments.test_double")))
 
 urlpatterns += i18n_patterns(
     path("accounts/", include("allauth.urls")),
-    path("my/", include("bookings.patient_urls")),
+    path("my/", include("bookings.urls")),
     path("currency/", include("catalog.currency_urls")),
     path("", include(wagtail_urls)),
     prefix_default_language=True,

@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from bookings.calendar_service import MAX_BUFFER_MINUTES
+from bookings.engine.calendar import MAX_BUFFER_MINUTES
 from bookings.models import AvailabilityException, WeeklyHours
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"

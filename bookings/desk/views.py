@@ -2,7 +2,7 @@
 
 Every view takes its clinic, resource, booking or appointment from the URL and answers 404 unless it
 belongs to one of the user's clinics; users without any clinic membership get 403. Views stay thin:
-state changes go through ``bookings.services`` and ``bookings.calendar_service``.
+state changes go through ``bookings.services`` and ``bookings.engine.calendar``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bookings import availability as av
-from bookings import calendar_service, services
+from bookings import errors
+from bookings.engine import availability as av
+from bookings.engine import calendar as calendar_service
+from bookings.lifecycle import cancellation, states
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Allocation, Appointment, AvailabilityException, Booking, PatientProfile, Resource
+from bookings.review import services as review
 from catalog.models import ClinicPage
 from portal import l10n
 
@@ -178,8 +182,8 @@ def mark_attendance(request, appointment_id):
         messages.error(request, _("Choose attended or did not attend."))
     else:
         try:
-            services.mark_attendance(appointment, request.user, attended == "1")
-        except services.BookingError as exc:
+            lifecycle.mark_attendance(appointment, request.user, attended == "1")
+        except errors.BookingError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Attendance saved for %(ref)s.") % {"ref": appointment.booking.reference})
@@ -268,7 +272,7 @@ def hours(request, resource_id):
                 stranded = exc.appointments
                 messages.warning(request, _("These changes would leave booked sessions outside the opening "
                                             "hours. Nothing was saved yet."))
-            except services.BookingError as exc:
+            except errors.BookingError as exc:
                 messages.error(request, exc.message)
             else:
                 messages.success(request, _("Weekly hours saved."))
@@ -316,7 +320,7 @@ def exceptions(request, resource_id):
     except calendar_service.StrandedSessions as exc:
         messages.warning(request, _("This closure covers booked sessions. Nothing was saved yet."))
         return _exceptions_page(request, resource, form, exc.appointments)
-    except services.BookingError as exc:
+    except errors.BookingError as exc:
         messages.error(request, exc.message)
         return _exceptions_page(request, resource, form)
     messages.success(request, _("Exception added."))
@@ -337,7 +341,7 @@ def exception_delete(request, resource_id, exception_id):
                    "stranded": exc.appointments, "tz_name": resource.clinic.zone_label}
         messages.warning(request, _("Booked sessions use these extra hours. Nothing was removed yet."))
         return _render(request, "desk/exception_delete.html", context, resource.clinic.tz)
-    except services.BookingError as exc:
+    except errors.BookingError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Exception removed."))
@@ -360,7 +364,7 @@ def queue(request, clinic_id):
 
 def _questionnaire_rows(data):
     """The patient's answers under the questions as the request form asked them, in the staff's language."""
-    from bookings.forms import RequestTreatmentForm
+    from bookings.lifecycle.forms import RequestTreatmentForm
 
     if not isinstance(data, dict):
         return [(_("Answers"), data)] if data else []
@@ -380,7 +384,7 @@ def _questionnaire_rows(data):
 
 
 def _quote_initial(booking: Booking) -> dict:
-    quote = services.current_quote(booking)
+    quote = booking.current_quote()
     today = _local_today(booking.clinic.tz)
     if quote is not None:
         return {"price": Decimal(quote.price) / 100, "deposit": Decimal(quote.deposit) / 100, "included": quote.included,
@@ -399,7 +403,7 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
     tz = booking.clinic.tz
     records = [{"record": r, "url": reverse("record_download", args=[r.id])}
                for r in booking.records.order_by("-uploaded_at")]
-    can_cancel = booking.is_live and Booking.CANCELLED in services.TRANSITIONS.get(booking.state, set())
+    can_cancel = booking.is_live and Booking.CANCELLED in states.TRANSITIONS.get(booking.state, set())
     profile = PatientProfile.objects.filter(user=booking.user).first()
     context = {
         "booking": booking, "clinic": booking.clinic, "patient": booking.user,
@@ -438,8 +442,8 @@ def booking_detail(request, booking_id):
 def booking_start_review(request, booking_id):
     booking = _booking(request, booking_id)
     try:
-        services.start_review(booking, request.user)
-    except services.BookingError as exc:
+        review.start_review(booking, request.user)
+    except errors.BookingError as exc:
         messages.error(request, exc.message)
         return _booking_page(request, booking)
     messages.success(request, _("Review started. The patient has been told."))
@@ -455,8 +459,8 @@ def booking_quote(request, booking_id):
         messages.error(request, _("Please correct the errors in the quote."))
         return _booking_page(request, booking, quote_form=form, open_panel="quote")
     try:
-        quote = services.send_quote(booking, request.user, **form.service_kwargs())
-    except services.BookingError as exc:
+        quote = review.send_quote(booking, request.user, **form.service_kwargs())
+    except errors.BookingError as exc:
         messages.error(request, exc.message)
         booking.refresh_from_db()
         return _booking_page(request, booking, quote_form=form, open_panel="quote")
@@ -471,8 +475,8 @@ def booking_decline(request, booking_id):
     form = DeclineForm(request.POST, prefix="decline")
     if form.is_valid():
         try:
-            services.decline(booking, request.user, form.cleaned_data["reason"])
-        except services.BookingError as exc:
+            review.decline(booking, request.user, form.cleaned_data["reason"])
+        except errors.BookingError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("The request was declined and the patient told why."))
@@ -492,9 +496,9 @@ def booking_cancel(request, booking_id):
         messages.error(request, _("Tick the box to confirm the cancellation."))
         return _booking_page(request, booking, cancel_form=form, open_panel="cancel")
     try:
-        reason = form.cleaned_data["reason"] or services.CLINIC_CANCELLED
-        booking, refund = services.cancel_booking(booking, request.user, reason)
-    except services.BookingError as exc:
+        reason = form.cleaned_data["reason"] or cancellation.CLINIC_CANCELLED
+        booking, refund = cancellation.cancel_booking(booking, request.user, reason)
+    except errors.BookingError as exc:
         messages.error(request, exc.message)
         booking.refresh_from_db()
         return _booking_page(request, booking, cancel_form=form, open_panel="cancel")
@@ -510,6 +514,6 @@ def booking_message(request, booking_id):
     if not form.is_valid():
         messages.error(request, _("Please write a message."))
         return _booking_page(request, booking, message_form=form, open_panel="message")
-    services.post_message(booking, request.user, form.cleaned_data["body"], from_clinic=True)
+    lifecycle.post_message(booking, request.user, form.cleaned_data["body"], from_clinic=True)
     messages.success(request, _("Message sent."))
     return redirect(f"{reverse('desk:booking', args=[booking.pk])}#thread")

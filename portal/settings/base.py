@@ -147,7 +147,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-expired-holds": {"task": "bookings.tasks.sweep_expired_holds", "schedule": 60.0},
     "send-due-reminders": {"task": "bookings.tasks.send_due_reminders", "schedule": 600.0},
-    "publish-scheduled-pages": {"task": "bookings.tasks.publish_scheduled_pages", "schedule": 60.0},
+    "publish-scheduled-pages": {"task": "cms.tasks.publish_scheduled_pages", "schedule": 60.0},
 }
 
 # --- Auth (allauth) -------------------------------------------------------------------

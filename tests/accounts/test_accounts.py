@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import translation
 
-from bookings.demo_mfa import DEMO_TOTP_SECRET, activate_demo_totp, current_code, totp_secret
+from bookings.demo.mfa import DEMO_TOTP_SECRET, activate_demo_totp, current_code, totp_secret
 from bookings.models import ClinicMembership
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,9 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
-from bookings import payments_service, services
 from bookings.models import Booking, MedicalRecord
+from bookings.payments import services as payments_service
+from bookings.review import services as review
 from catalog.models import Offering
 
 from .helpers import QUESTIONNAIRE, FakeProvider, book, free_options, local_day, pay
@@ -73,10 +74,10 @@ def confirmed(patient_client, awaiting, fake_provider):
 
 @pytest.fixture
 def quoted(patient, review_offering):
-    booking = services.request_treatment(patient, review_offering, questionnaire=QUESTIONNAIRE)
+    booking = review.request_treatment(patient, review_offering, questionnaire=QUESTIONNAIRE)
     options = free_options(review_offering, days=60)
     day = local_day(review_offering, options[0])
-    services.send_quote(booking, None, price=review_offering.price, deposit=review_offering.deposit,
+    review.send_quote(booking, None, price=review_offering.price, deposit=review_offering.deposit,
                         included="Treatment\nFollow-up MRI", treatment_plan="One session",
                         window_start=day, window_end=day + timedelta(days=14),
                         valid_until=timezone.now() + timedelta(days=7))

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from bookings import services
+from bookings.engine import slots
 from bookings.payments import PaymentResult, RefundResult
 
 QUESTIONNAIRE = {"diagnosis": "Vestibular schwannoma, 2.1 cm, MRI March 2026",
@@ -23,7 +23,7 @@ QUESTIONNAIRE = {"diagnosis": "Vestibular schwannoma, 2.1 cm, MRI March 2026",
 
 def free_options(offering, days=45):
     today = timezone.now().astimezone(offering.clinic.tz).date()
-    options = services.offering_slots(offering, today, today + timedelta(days=days))
+    options = slots.offering_slots(offering, today, today + timedelta(days=days))
     assert options, f"{offering} has free slots in the next {days} days"
     return options
 

@@ -7,7 +7,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from bookings import services, tasks
+from bookings import tasks
+from bookings.engine import holds, slots
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Allocation, Appointment, Booking, Hold
 from catalog.models import Offering
 
@@ -21,7 +23,7 @@ def direct_offering():
 
 def first_slot(offering, days=10):
     day = timezone.now().date() + timedelta(days=days)
-    options = services.offering_slots(offering, day, day + timedelta(days=7))
+    options = slots.offering_slots(offering, day, day + timedelta(days=7))
     assert options
     return options[0]
 
@@ -60,7 +62,7 @@ def test_a_taken_slot_answers_409_with_alternatives(client, app_token, django_us
     offering = direct_offering()
     option = first_slot(offering)
     rival = django_user_model.objects.create_user("rival", "rival@example.com", "pw-rival-12345")
-    services.place_hold(rival, offering, option.start, "rival")
+    holds.place_hold(rival, offering, option.start, "rival")
     response = client.post("/api/v1/holds", {"offering": offering.pk, "start": option.start.isoformat(),
                                              "client_key": "mine"}, content_type="application/json",
                            HTTP_X_SESSION_TOKEN=app_token)
@@ -90,10 +92,10 @@ def test_bad_input_gets_clear_messages(client, app_token):
 
 
 def confirmed_booking(user, offering, start):
-    hold = services.place_hold(user, offering, start, f"k-{start.isoformat()}",
+    hold = holds.place_hold(user, offering, start, f"k-{start.isoformat()}",
                                now=start - timedelta(days=30))
-    booking = services.create_booking_from_hold(user, hold, now=start - timedelta(days=30))
-    return services.confirm_paid(booking, now=start - timedelta(days=30))
+    booking = lifecycle.create_booking_from_hold(user, hold, now=start - timedelta(days=30))
+    return lifecycle.confirm_paid(booking, now=start - timedelta(days=30))
 
 
 def test_reminders_go_out_once_seven_days_and_one_day_before(patient):
@@ -113,9 +115,9 @@ def test_sweep_releases_expired_holds_and_expires_unpaid_bookings(patient):
     offering = direct_offering()
     option = first_slot(offering)
     now = timezone.now()
-    hold = services.place_hold(patient, offering, option.start, "sweep", now=now)
-    booking = services.create_booking_from_hold(patient, hold, now=now)
-    result = services.sweep(now=now + timedelta(minutes=offering.hold_minutes + 1))
+    hold = holds.place_hold(patient, offering, option.start, "sweep", now=now)
+    booking = lifecycle.create_booking_from_hold(patient, hold, now=now)
+    result = lifecycle.sweep(now=now + timedelta(minutes=offering.hold_minutes + 1))
     booking.refresh_from_db()
     assert booking.state == Booking.EXPIRED and result["expired_bookings"] >= 1
     assert not Allocation.objects.filter(appointment__booking=booking, live=True).exists()

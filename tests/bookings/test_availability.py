@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookings.availability import (
+from bookings.engine.availability import (
     CourseOption,
     CoursePattern,
     ResourceCalendar,

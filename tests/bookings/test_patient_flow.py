@@ -1,7 +1,7 @@
 """The patient's booking pages: slot picker, hold → booking → checkout, review-first requests, the booking
 page (quote, messages, cancel with refund preview), the visa letter and the Stripe.js test double's routes.
 
-Payments use a fake provider (monkeypatched into bookings.payments_service); the real localstripe
+Payments use a fake provider (monkeypatched into bookings.payments.services); the real localstripe
 end-to-end tests live elsewhere.
 """
 
@@ -16,7 +16,8 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings import services
+from bookings.engine import holds
+from bookings.lifecycle import cancellation
 from bookings.models import Booking, Hold, Message, PatientProfile, Payment
 from bookings.payments import PaymentResult
 from catalog.templatetags.emhana import money
@@ -106,7 +107,7 @@ def test_the_same_client_key_twice_gives_the_same_booking(patient_client, patien
 
 def test_a_taken_slot_shows_the_message_and_alternatives(patient_client, patient, other_patient, offering):
     option = free_options(offering)[0]
-    services.place_hold(other_patient, offering, option.start, "someone-else")
+    holds.place_hold(other_patient, offering, option.start, "someone-else")
     response = book(patient_client, offering, option)
     assert response.status_code == 409
     html = response.content.decode()
@@ -231,8 +232,8 @@ def test_cancel_page_shows_the_refund_and_cancelling_refunds_it(patient_client, 
     response = patient_client.get(url)
     assert response.status_code == 200
     html = response.content.decode()
-    due = services.refund_due(confirmed, services.PATIENT)
-    visa = services.refund_due(confirmed, services.VISA_REFUSED)
+    due = cancellation.refund_due(confirmed, cancellation.PATIENT)
+    visa = cancellation.refund_due(confirmed, cancellation.VISA_REFUSED)
     assert due.paid == confirmed.deposit
     assert money(due.amount, confirmed.currency) in html
     assert money(visa.amount, confirmed.currency) in html and visa.amount == confirmed.deposit
@@ -252,7 +253,7 @@ def test_cancel_page_shows_the_refund_and_cancelling_refunds_it(patient_client, 
 
 def test_cancel_refuses_reasons_only_the_clinic_may_give(patient_client, awaiting):
     response = patient_client.post(reverse("booking_cancel", args=[awaiting.reference]),
-                                   {"reason": services.CLINIC_CANCELLED, "confirm": "on"})
+                                   {"reason": cancellation.CLINIC_CANCELLED, "confirm": "on"})
     assert response.status_code == 400
     awaiting.refresh_from_db()
     assert awaiting.state == Booking.AWAITING_PAYMENT
@@ -349,7 +350,7 @@ def test_quote_is_shown_and_choosing_dates_accepts_it(patient_client, quoted):
 
 
 def test_accept_quote_outside_the_window_is_refused(patient_client, quoted):
-    quote = services.current_quote(quoted)
+    quote = quoted.current_quote()
     outside = timezone.now().replace(microsecond=0) + timedelta(days=400)
     response = patient_client.post(reverse("booking_accept_quote", args=[quoted.reference]),
                                    {"start": outside.isoformat(), "client_key": "k1"})
@@ -373,7 +374,7 @@ def test_visa_letter_asks_for_the_profile_first(patient_client, confirmed):
 
 def test_visa_letter_is_a_pdf_with_cyrillic_names_and_follows_the_dates(patient_client, patient, confirmed):
     from bookings.models import Companion
-    from bookings.visa import font_paths
+    from bookings.patients.visa import font_paths
 
     profile = PatientProfile.objects.create(
         user=patient, given_names="Айгерим", family_name="Сапарова", date_of_birth=date(1980, 5, 4),
@@ -403,7 +404,7 @@ def test_visa_letter_is_a_pdf_with_cyrillic_names_and_follows_the_dates(patient_
 def test_test_double_routes_refuse_without_localstripe(settings):
     from django.http import Http404
 
-    from bookings import stripe_test_double
+    from bookings.payments import test_double as stripe_test_double
 
     settings.STRIPE_JS_TEST_DOUBLE = True
     settings.STRIPE_API_BASE = None
@@ -416,7 +417,7 @@ def test_test_double_routes_refuse_without_localstripe(settings):
 
 
 def test_test_double_routes_call_the_provider_helpers(settings, monkeypatch):
-    from bookings import stripe_test_double
+    from bookings.payments import test_double as stripe_test_double
 
     settings.STRIPE_JS_TEST_DOUBLE = True
     settings.STRIPE_API_BASE = "http://127.0.0.1:1"
@@ -464,7 +465,7 @@ def test_visa_letter_names_the_citizenship_in_the_letters_language():
 
     from django.utils import translation
 
-    from bookings import visa
+    from bookings.patients import visa
 
     class Letter:
         def para(self, *args, **kwargs):

@@ -13,8 +13,11 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings import notifications, services
+from bookings.engine import holds
+from bookings.lifecycle import cancellation
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Booking
+from bookings.notifications import mail as notifications
 from portal import l10n
 
 from .helpers import book, free_options, pay
@@ -67,7 +70,7 @@ def test_the_patient_is_emailed_to_choose_new_dates_not_told_of_a_new_quote(pati
     expire(quoted)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        services.sweep()
+        lifecycle.sweep()
     assert [m.subject for m in mail.outbox] == [f"Choose new dates for {quoted.reference}"]
 
 
@@ -98,7 +101,7 @@ def test_checkout_for_a_slot_three_days_away_says_it_can_no_longer_be_refunded(p
     html = patient_client.get(reverse("booking_checkout", args=[booking.reference])).content.decode()
     assert "can no longer be refunded" in html
     assert "Full refund of what you pay" not in html
-    assert services.refund_due(booking, services.PATIENT, paid=booking.deposit).amount == 0
+    assert cancellation.refund_due(booking, cancellation.PATIENT, paid=booking.deposit).amount == 0
 
 
 def test_checkout_far_ahead_gives_the_dates_until_which_refunds_are_full_and_half(patient_client, offering):
@@ -109,10 +112,10 @@ def test_checkout_far_ahead_gives_the_dates_until_which_refunds_are_full_and_hal
     tz = booking.clinic.tz
     assert l10n.format_when(first - timedelta(days=14), tz) in html
     assert l10n.format_when(first - timedelta(days=3), tz) in html
-    assert services.refund_due(booking, services.PATIENT, paid=booking.deposit).percent == 100
+    assert cancellation.refund_due(booking, cancellation.PATIENT, paid=booking.deposit).percent == 100
     # promised steps are what refund_due pays just before each deadline
     for until, percent in response.context["refund_steps"]:
-        assert services.refund_due(booking, services.PATIENT, until - timedelta(minutes=1),
+        assert cancellation.refund_due(booking, cancellation.PATIENT, until - timedelta(minutes=1),
                                    paid=booking.deposit).percent == percent
 
 
@@ -193,7 +196,7 @@ def test_a_chosen_time_taken_meanwhile_is_said_plainly(client, patient, offering
     option = free_options(offering)[0]
     nxt = parse_qs(urlsplit(book(client, offering, option)["Location"]).query)["next"][0]
     rival = django_user_model.objects.create_user("rival", "rival@example.com", "a-long-password-3")
-    services.place_hold(rival, offering, option.start, "rival-key")
+    holds.place_hold(rival, offering, option.start, "rival-key")
     client.force_login(patient)
     back = client.get(nxt)
     assert back.context["chosen"] == {"gone": True}

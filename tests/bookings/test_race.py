@@ -13,9 +13,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from bookings import services
+from bookings.engine import holds, slots
+from bookings.errors import Busy, SlotTaken
 from bookings.models import Allocation, Appointment, Booking, Hold, OfferingResource
-from bookings.services import Busy, SlotTaken
 from catalog.models import Offering
 
 # serialized_rollback: a transactional test empties every table afterwards; this puts back the catalogue
@@ -61,7 +61,7 @@ def course_offering() -> Offering:
 
 def first_option(offering, now, days_ahead=5):
     day = (now + timedelta(days=days_ahead)).astimezone(offering.clinic.tz).date()
-    options = services.offering_slots(offering, day, day + timedelta(days=10), now)
+    options = slots.offering_slots(offering, day, day + timedelta(days=10), now)
     assert options
     return options[0]
 
@@ -110,7 +110,7 @@ def test_fifty_patients_race_for_the_last_gamma_knife_slot(django_user_model):
     users = make_users(django_user_model, racers(), "racer")
 
     results = race([
-        (lambda u=u, i=i: services.place_hold(u, offering, option.start, f"race-{i}", now))
+        (lambda u=u, i=i: holds.place_hold(u, offering, option.start, f"race-{i}", now))
         for i, u in enumerate(users)])
 
     won, lost, other = _outcomes(results)
@@ -125,7 +125,7 @@ def test_fifty_patients_race_for_the_last_gamma_knife_slot(django_user_model):
                                          end__gt=session_start)
         assert live.count() == 1
         assert live.get().appointment.hold_id == won[0].pk
-    assert option.start not in {o.start for o in services.offering_slots(
+    assert option.start not in {o.start for o in slots.offering_slots(
         offering, option.start.astimezone(offering.clinic.tz).date(),
         option.start.astimezone(offering.clinic.tz).date(), now)}
 
@@ -140,7 +140,7 @@ def test_two_overlapping_courses_race_one_wins_whole(django_user_model):
                                        service_title="course") for u in users]
 
     results = race([
-        (lambda u=u, b=b: services.place_hold(u, course, option.start, "course", now, booking=b))
+        (lambda u=u, b=b: holds.place_hold(u, course, option.start, "course", now, booking=b))
         for u, b in zip(users, bookings, strict=True)])
 
     won, lost, other = _outcomes(results)

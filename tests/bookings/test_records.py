@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from bookings import records
 from bookings.models import Booking, ClinicMembership, MedicalRecord, RecordAccess
+from bookings.patients import records
 
 from .helpers import PDF, dicom_bytes, jpeg_bytes, make_zip, png_bytes, stored_files, upload
 
@@ -53,7 +53,7 @@ def other_patient(django_user_model):
 
 
 def staff_of(django_user_model, clinic, username, mfa=True):
-    from bookings.demo_mfa import activate_demo_totp
+    from bookings.demo.mfa import activate_demo_totp
 
     user = django_user_model.objects.create_user(username, f"{username}@clinic.example", "a-long-password-3")
     ClinicMembership.objects.create(user=user, clinic=clinic)
@@ -296,7 +296,7 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, record):
 def test_access_log_is_read_only_in_django_admin(rf, django_user_model, record, patient):
     from django.contrib import admin
 
-    import bookings.admin_records  # noqa: F401  (registers the read-only admins)
+    import bookings.patients.admin  # noqa: F401  (registers the read-only admins)
 
     root = django_user_model.objects.create_superuser("root", "root@example.com", "a-long-password-4")
     request = rf.get("/django-admin/")

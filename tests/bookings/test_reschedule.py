@@ -6,7 +6,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from bookings import services
+from bookings import errors
+from bookings.engine import holds, slots
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Allocation, Appointment, Booking, BookingEvent
 from catalog.models import Offering
 
@@ -20,15 +22,15 @@ def offering():
 
 def options(o, days):
     day = timezone.now().date() + timedelta(days=days)
-    found = services.offering_slots(o, day, day + timedelta(days=7))
+    found = slots.offering_slots(o, day, day + timedelta(days=7))
     assert len(found) >= 2
     return found
 
 
 def confirmed(user, o, start):
-    hold = services.place_hold(user, o, start, f"first-{start:%s}")
-    booking = services.create_booking_from_hold(user, hold)
-    return services.confirm_paid(booking)
+    hold = holds.place_hold(user, o, start, f"first-{start:%s}")
+    booking = lifecycle.create_booking_from_hold(user, hold)
+    return lifecycle.confirm_paid(booking)
 
 
 def test_moving_a_booking_frees_the_old_time_and_books_the_new(patient, django_capture_on_commit_callbacks):
@@ -37,18 +39,18 @@ def test_moving_a_booking_frees_the_old_time_and_books_the_new(patient, django_c
     booking = confirmed(patient, o, old.start)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        moved = services.reschedule(patient, booking, new.start, "move-1")
+        moved = lifecycle.reschedule(patient, booking, new.start, "move-1")
     assert moved.state == Booking.CONFIRMED
     booked = list(moved.appointments.filter(status=Appointment.BOOKED))
     assert [a.start for a in booked] == [new.start]
     assert Allocation.objects.filter(appointment__in=booked, live=True, expires_at__isnull=True).exists()
     assert not Allocation.objects.filter(appointment__booking=booking, appointment__start=old.start, live=True).exists()
     day = old.start.astimezone(o.clinic.tz).date()
-    assert old.start in [x.start for x in services.offering_slots(o, day, day)]  # free for others again
+    assert old.start in [x.start for x in slots.offering_slots(o, day, day)]  # free for others again
     assert BookingEvent.objects.filter(booking=booking, note__startswith="moved from").exists()
     sent = [m for m in mail.outbox if booking.reference in m.subject]
     assert len(sent) == 1 and any(a[2] == "text/calendar" for a in sent[0].attachments)
-    assert services.reschedule(patient, booking, new.start, "move-1").pk == booking.pk  # a retry changes nothing
+    assert lifecycle.reschedule(patient, booking, new.start, "move-1").pk == booking.pk  # a retry changes nothing
     assert moved.appointments.filter(status=Appointment.BOOKED).count() == 1
 
 
@@ -57,9 +59,9 @@ def test_moving_to_a_taken_time_keeps_the_old_dates(patient, django_user_model):
     old, taken = options(o, 20)[0], options(o, 27)[1]
     booking = confirmed(patient, o, old.start)
     rival = django_user_model.objects.create_user("rival", "rival@example.com", "pw-rival-12345")
-    services.place_hold(rival, o, taken.start, "rival")
-    with pytest.raises(services.SlotTaken) as lost:
-        services.reschedule(patient, booking, taken.start, "move-2")
+    holds.place_hold(rival, o, taken.start, "rival")
+    with pytest.raises(errors.SlotTaken) as lost:
+        lifecycle.reschedule(patient, booking, taken.start, "move-2")
     assert lost.value.alternatives
     assert [a.start for a in booking.appointments.filter(status=Appointment.BOOKED)] == [old.start]
 
@@ -68,11 +70,11 @@ def test_dates_cannot_be_moved_here_in_the_last_days(patient):
     o = offering()
     soon = options(o, 2)[0]
     booking = confirmed(patient, o, soon.start)
-    if soon.start - timezone.now() >= timedelta(days=services.RESCHEDULE_MIN_DAYS):
+    if soon.start - timezone.now() >= timedelta(days=lifecycle.RESCHEDULE_MIN_DAYS):
         pytest.fail("the test needs a slot within the last days before treatment")
-    assert not services.can_reschedule(booking)
-    with pytest.raises(services.BookingError) as refused:
-        services.reschedule(patient, booking, options(o, 20)[0].start, "move-3")
+    assert not lifecycle.can_reschedule(booking)
+    with pytest.raises(errors.BookingError) as refused:
+        lifecycle.reschedule(patient, booking, options(o, 20)[0].start, "move-3")
     assert refused.value.code == "reschedule"
 
 

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 import pytest
 from django.urls import reverse
 
-from bookings import records
 from bookings.models import Booking, MedicalRecord
+from bookings.patients import records
 from portal.ratelimit import parse
 
 from .helpers import PDF, QUESTIONNAIRE, dicom_bytes, jpeg_bytes, make_zip, png_bytes, stored_files, upload

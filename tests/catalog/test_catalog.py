@@ -298,7 +298,7 @@ def test_an_address_with_another_languages_slugs_redirects_to_the_page_in_the_pr
 
 
 def test_clinic_pages_give_phone_map_local_time_and_the_coordinators_languages(client):
-    from bookings.demo import load_demo
+    from bookings.demo.data import load_demo
 
     load_demo()  # the demo contact channels
     clinic = ClinicPage.objects.live().first()
@@ -314,7 +314,7 @@ def test_clinic_pages_give_phone_map_local_time_and_the_coordinators_languages(c
 
 
 def test_contact_page_offers_the_configured_messengers(client):
-    from bookings.demo import load_demo
+    from bookings.demo.data import load_demo
     from cms.models import ContactChannels, InformationPage
 
     load_demo()

@@ -8,7 +8,9 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from bookings import calendar_service, services
+from bookings.engine import calendar as calendar_service
+from bookings.engine import slots
+from bookings.lifecycle import cancellation
 from bookings.models import (
     Allocation,
     Appointment,
@@ -93,7 +95,7 @@ def hours_post(rows, before=0, after=30, **extra):
 
 def slot_days(offering, first, last):
     tz = offering.clinic.tz
-    return {o.start.astimezone(tz).date() for o in services.offering_slots(offering, first, last)}
+    return {o.start.astimezone(tz).date() for o in slots.offering_slots(offering, first, last)}
 
 
 @pytest.fixture
@@ -239,7 +241,7 @@ def test_hours_and_exceptions_change_the_bookable_slots(staff_client, gk):
         response = staff_client.post(reverse("desk:exceptions", args=[resource.pk]), {
             "kind": "extra", "start": f"{sunday}T10:00", "end": f"{sunday}T15:00", "reason": "Extra list"})
         assert response.status_code == 302
-    sunday_slots = services.offering_slots(offering, sunday, sunday)
+    sunday_slots = slots.offering_slots(offering, sunday, sunday)
     assert sunday_slots
     assert min(o.start for o in sunday_slots) == local(sunday, 10, gk.clinic.tz)
 
@@ -421,7 +423,7 @@ def test_message_and_cancel_as_clinic(staff_client, gk, patient, mailoutbox):
     assert booking.state == Booking.CONFIRMED
     assert staff_client.post(reverse("desk:cancel", args=[booking.pk]), {"cancel-confirm": "on"}).status_code == 302
     booking.refresh_from_db()
-    assert booking.state == Booking.CANCELLED and booking.cancel_reason == services.CLINIC_CANCELLED
+    assert booking.state == Booking.CANCELLED and booking.cancel_reason == cancellation.CLINIC_CANCELLED
     assert not booking.appointments.filter(status=Appointment.BOOKED).exists()
 
 
@@ -433,7 +435,7 @@ def test_clinician_finds_the_patient_unfit_and_the_cancellation_says_so(staff_cl
                                  {"cancel-reason": "unfit", "cancel-confirm": "on"})
     assert response.status_code == 302
     booking.refresh_from_db()
-    assert booking.state == Booking.CANCELLED and booking.cancel_reason == services.UNFIT_ON_ARRIVAL
+    assert booking.state == Booking.CANCELLED and booking.cancel_reason == cancellation.UNFIT_ON_ARRIVAL
     bogus = make_booking(offering_for(gk), patient, Booking.CONFIRMED,
                          start=local(future_weekday(days_ahead=73), 10, gk.clinic.tz))
     refused = staff_client.post(reverse("desk:cancel", args=[bogus.pk]),
@@ -593,7 +595,7 @@ def test_the_desk_speaks_the_staff_members_language_and_names_the_patient_as_in_
     assert "казахский" in page and ">kk<" not in page
     assert "Киргизия" in page  # citizenship, in Russian
     assert "Бишкек (Киргизия)" in page and "Asia/" not in page
-    from bookings.forms import RequestTreatmentForm
+    from bookings.lifecycle.forms import RequestTreatmentForm
 
     with translation.override("ru"):
         label = str(RequestTreatmentForm.base_fields["diagnosis"].label)

@@ -27,8 +27,9 @@ def pay_4242(page):
 
 
 def test_kazakh_request_review_quote_expired_hold_new_dates_paid(catalogue, page, signed_in, stripe_test_double):
-    from bookings import services
+    from bookings.engine import slots
     from bookings.models import Booking
+    from bookings.review import services as review
 
     page.goto(service_url(gamma_knife(), "kk"))
     page.locator("a.button[href*='/request/']").first.click()
@@ -45,11 +46,11 @@ def test_kazakh_request_review_quote_expired_hold_new_dates_paid(catalogue, page
     assert booking.questionnaire["prior_treatment"] == "жоқ"
 
     # the clinic reviews and quotes (the desk's own tests drive these pages)
-    services.start_review(booking, None)
-    options = services.offering_slots(booking.offering, timezone.localdate(),
+    review.start_review(booking, None)
+    options = slots.offering_slots(booking.offering, timezone.localdate(),
                                       timezone.localdate() + timedelta(days=60))
     first_day = options[0].start.astimezone(booking.clinic.tz).date()
-    services.send_quote(booking, None, price=booking.offering.price, deposit=booking.offering.deposit,
+    review.send_quote(booking, None, price=booking.offering.price, deposit=booking.offering.deposit,
                         included="", treatment_plan="", window_start=first_day,
                         window_end=first_day + timedelta(days=21), valid_until=timezone.now() + timedelta(days=7))
 

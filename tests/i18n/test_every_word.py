@@ -21,7 +21,6 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from bookings import services
 from bookings.models import Booking
 from catalog.models import ClinicPage, ServicePage, SpecialtyIndexPage
 from cms.models import HomePage, InformationPage
@@ -132,20 +131,21 @@ def test_public_pages_are_in_the_pages_language(client, lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_booking_pages_and_emails_are_in_the_patients_language(patient_client, patient, lang,
                                                                django_capture_on_commit_callbacks, monkeypatch):
-    from bookings import payments_service
+    from bookings.payments import services as payments_service
+    from bookings.review import services as review
     from tests.bookings.helpers import FakeProvider, pay
 
     monkeypatch.setattr(payments_service, "get_provider", lambda: FakeProvider())
     offering = ServicePage.objects.get(import_key="pet_ct_fdg").offerings.filter(
         resource_links__isnull=False).first()
-    review = ServicePage.objects.get(import_key="gamma_knife_radiosurgery").offerings.filter(
+    reviewed = ServicePage.objects.get(import_key="gamma_knife_radiosurgery").offerings.filter(
         resource_links__isnull=False).first()
     def url(name, *args):
         with translation.override(lang):  # a request activates its own language; name each URL in ours
             return reverse(name, args=args)
 
     pages = [url("book_offering", offering.pk), url("patient_profile"), url("patient_records"),
-             url("request_treatment", review.pk)]
+             url("request_treatment", reviewed.pk)]
     option = free_options(offering)[0]
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -159,11 +159,11 @@ def test_booking_pages_and_emails_are_in_the_patients_language(patient_client, p
         assert pay(patient_client, booking).status_code == 200
     for page_url in (url("booking_detail", booking.reference), url("patient_dashboard")):
         check(patient_client.get(page_url).content.decode(), lang, page_url)
-    requested = services.request_treatment(patient, review, questionnaire=QUESTIONNAIRE)
+    requested = review.request_treatment(patient, reviewed, questionnaire=QUESTIONNAIRE)
     Booking.objects.filter(pk=requested.pk).update(language=lang)
     start = timezone.localdate() + timedelta(days=20)
     with django_capture_on_commit_callbacks(execute=True):
-        services.send_quote(requested, None, price=review.price, deposit=review.deposit, included="",
+        review.send_quote(requested, None, price=reviewed.price, deposit=reviewed.deposit, included="",
                             treatment_plan="", window_start=start, window_end=start + timedelta(days=14),
                             valid_until=timezone.now() + timedelta(days=7))
     check(patient_client.get(url("booking_detail", requested.reference)).content.decode(), lang, "a quoted request")

@@ -23,10 +23,15 @@ from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
 
-from bookings import payments_service, services
+from bookings import errors
+from bookings.engine import holds, slots
+from bookings.lifecycle import cancellation
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Allocation, Appointment, Booking, Payment, Refund, WebhookEvent
 from bookings.payments import PaymentResult, get_provider
-from bookings.payments_service import PaymentFailed, ProviderDown
+from bookings.payments import services as payments_service
+from bookings.payments.services import PaymentFailed, ProviderDown
+from bookings.review import services as review
 from catalog.models import Offering
 from tests.localstripe_server import start_localstripe, wait_for
 
@@ -86,7 +91,7 @@ def review_offering() -> Offering:
 def slot(offering, days_ahead=5, index=0):
     now = timezone.now()
     day = (now + timedelta(days=days_ahead)).astimezone(offering.clinic.tz).date()
-    options = services.offering_slots(offering, day, day + timedelta(days=10), now)
+    options = slots.offering_slots(offering, day, day + timedelta(days=10), now)
     assert len(options) > index
     return options[index]
 
@@ -98,8 +103,8 @@ def user(django_user_model, name):
 def awaiting_payment(patient, offering=None, days_ahead=5, key=None) -> Booking:
     offering = offering or direct_offering()
     option = slot(offering, days_ahead)
-    hold = services.place_hold(patient, offering, option.start, key or uuid.uuid4().hex)
-    booking = services.create_booking_from_hold(patient, hold)
+    hold = holds.place_hold(patient, offering, option.start, key or uuid.uuid4().hex)
+    booking = lifecycle.create_booking_from_hold(patient, hold)
     assert booking.state == Booking.AWAITING_PAYMENT
     return booking
 
@@ -162,8 +167,8 @@ def test_direct_booking_paid_confirmed_then_cancelled_20_days_ahead_is_refunded_
     offering = direct_offering()
     option = slot(offering, days_ahead=21)
     assert option.start - timezone.now() >= timedelta(days=20)
-    hold = services.place_hold(patient, offering, option.start, "journey-a")
-    booking = services.create_booking_from_hold(patient, hold)
+    hold = holds.place_hold(patient, offering, option.start, "journey-a")
+    booking = lifecycle.create_booking_from_hold(patient, hold)
     assert mail.outbox == []
 
     payment = pay(env, booking, patient)
@@ -192,7 +197,7 @@ def test_direct_booking_paid_confirmed_then_cancelled_20_days_ahead_is_refunded_
     assert len(confirmations()) == 1 and len(mail.outbox) == 1
     assert Payment.objects.filter(booking=booking).count() == 1
 
-    booking, quote = services.cancel_booking(booking, patient, services.PATIENT)
+    booking, quote = cancellation.cancel_booking(booking, patient, cancellation.PATIENT)
     assert (quote.percent, quote.amount) == (100, booking.deposit)
     refund = Refund.objects.get(payment=payment)
     assert refund.amount == booking.deposit
@@ -202,9 +207,9 @@ def test_direct_booking_paid_confirmed_then_cancelled_20_days_ahead_is_refunded_
     assert [e.to_state for e in booking.events.all()][-2:] == [Booking.CANCELLED, Booking.REFUNDED]
     assert not live_allocations(booking).exists()
     assert set(booking.appointments.values_list("status", flat=True)) == {Appointment.CANCELLED}
-    assert services.paid_amount(booking) == 0
+    assert cancellation.paid_amount(booking) == 0
     # cancelling again refunds nothing more
-    services.cancel_booking(booking, patient, services.PATIENT)
+    cancellation.cancel_booking(booking, patient, cancellation.PATIENT)
     assert Refund.objects.filter(payment=payment).count() == 1
 
 
@@ -336,7 +341,7 @@ def test_late_payment_for_a_slot_someone_else_took_is_refunded(env, patient, dja
     _let_payment_time_run_out(booking)
 
     rival = user(django_user_model, "rival")
-    rival_hold = services.place_hold(rival, offering, start, "rival")
+    rival_hold = holds.place_hold(rival, offering, start, "rival")
     assert not live_allocations(booking).exists()
 
     env.provider.authenticate_3ds(payment.intent_id, payment.client_secret)  # money taken now: too late
@@ -368,27 +373,27 @@ def test_late_payment_for_a_slot_someone_else_took_is_refunded(env, patient, dja
 def test_review_journey_request_quote_accept_pay(env, patient, django_user_model):
     offering = review_offering()
     coordinator = user(django_user_model, "coordinator")
-    booking = services.request_treatment(patient, offering, note="MRI of the brain attached")
+    booking = review.request_treatment(patient, offering, note="MRI of the brain attached")
     assert booking.state == Booking.REQUESTED
-    with pytest.raises(services.BookingError):
-        services.place_hold(patient, offering, slot(offering).start, "no-review")
-    services.start_review(booking, coordinator)
+    with pytest.raises(errors.BookingError):
+        holds.place_hold(patient, offering, slot(offering).start, "no-review")
+    review.start_review(booking, coordinator)
 
     tz = offering.clinic.tz
     window_start = (timezone.now() + timedelta(days=10)).astimezone(tz).date()
-    quote = services.send_quote(booking, coordinator, price=offering.price, deposit=offering.deposit,
+    quote = review.send_quote(booking, coordinator, price=offering.price, deposit=offering.deposit,
                                 included="Planning MRI, treatment, follow-up", treatment_plan="Single fraction",
                                 window_start=window_start, window_end=window_start + timedelta(days=21),
                                 valid_until=timezone.now() + timedelta(days=7))
     booking.refresh_from_db()
     assert booking.state == Booking.QUOTED
-    options = services.quote_slots(booking)
+    options = review.quote_slots(booking)
     assert options
     assert all(window_start <= o.start.astimezone(tz).date() <= quote.window_end for o in options)
 
-    booking = services.accept_quote(patient, booking, options[0].start, "accept-1")
+    booking = review.accept_quote(patient, booking, options[0].start, "accept-1")
     assert booking.state == Booking.AWAITING_PAYMENT
-    assert services.accept_quote(patient, booking, options[0].start, "accept-1").pk == booking.pk  # retried
+    assert review.accept_quote(patient, booking, options[0].start, "accept-1").pk == booking.pk  # retried
     assert booking.appointments.get().start == options[0].start
 
     payment = pay(env, booking, patient)

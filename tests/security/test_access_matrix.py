@@ -22,8 +22,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from bookings import records, services
+from bookings.engine import holds
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Booking, ClinicMembership, MedicalRecord, PatientProfile, RecordAccess, Resource
+from bookings.patients import records
 from catalog.models import ClinicPage
 from tests.bookings import conftest as booking_fixtures
 from tests.bookings.helpers import book, free_options, pay
@@ -110,7 +112,7 @@ def member_of(django_user_model, clinic, username):
     return with_mfa(user)
 
 
-def later_option(offering, days_ahead=services.RESCHEDULE_MIN_DAYS + 2):
+def later_option(offering, days_ahead=lifecycle.RESCHEDULE_MIN_DAYS + 2):
     """A free slot far enough ahead that the booking can still be moved."""
     soon = timezone.now() + timedelta(days=days_ahead)
     return next(o for o in free_options(offering, days=60) if o.start >= soon)
@@ -129,11 +131,11 @@ def world(patient, patient_client, other_patient, offering, quoted, fake_provide
     confirmed = book_as(patient_client, patient, offering)
     assert pay(patient_client, confirmed).status_code == 200
     confirmed.refresh_from_db()
-    assert confirmed.state == Booking.CONFIRMED and services.can_reschedule(confirmed)
+    assert confirmed.state == Booking.CONFIRMED and lifecycle.can_reschedule(confirmed)
     awaiting = book_as(patient_client, patient, offering)
     assert awaiting.state == Booking.AWAITING_PAYMENT
     assert quoted.state == Booking.QUOTED
-    hold = services.place_hold(patient, offering, later_option(offering).start, uuid.uuid4().hex)
+    hold = holds.place_hold(patient, offering, later_option(offering).start, uuid.uuid4().hex)
     record = records.store_record(patient, SimpleUploadedFile(RECORD_NAME, PDF, content_type="application/pdf"),
                                   booking=confirmed, description="MRI")
     PatientProfile.objects.create(user=patient, given_names="AIGERIM", family_name="SULTANOVA",

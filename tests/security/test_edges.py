@@ -12,7 +12,7 @@ from django.core.checks import run_checks
 from django.test import RequestFactory
 from django.urls import reverse
 
-from bookings.demo import DEMO_PASSWORD
+from bookings.demo.data import DEMO_PASSWORD
 from portal import ratelimit
 from portal.accounts import AccountAdapter
 from portal.net import client_ip

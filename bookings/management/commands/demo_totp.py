@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from bookings.demo_mfa import activate_demo_totp, current_code, seconds_left, totp_secret
+from bookings.demo.mfa import activate_demo_totp, current_code, seconds_left, totp_secret
 
 
 class Command(BaseCommand):

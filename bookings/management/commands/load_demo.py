@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from bookings.demo import DEMO_PASSWORD, load_demo
+from bookings.demo.data import DEMO_PASSWORD, load_demo
 
 
 class Command(BaseCommand):

@@ -11,14 +11,16 @@ import logging
 import uuid
 from datetime import timedelta
 
+from celery import shared_task
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import services
-from .models import Booking, Payment, Refund, WebhookEvent
-from .payments import InvalidWebhook, PaymentError, PaymentResult, ProviderUnavailable, get_provider
-from .services import BookingError
+from bookings.errors import BookingError
+from bookings.lifecycle import services as lifecycle
+from bookings.lifecycle import states
+from bookings.models import Booking, Payment, Refund, WebhookEvent
+from bookings.payments import InvalidWebhook, PaymentError, PaymentResult, ProviderUnavailable, get_provider
 
 log = logging.getLogger("emhana.payments")
 PAYMENT_GRACE = timedelta(minutes=20)  # a 3-D Secure step or a processing payment keeps the slots this long
@@ -136,16 +138,16 @@ def apply_result(payment: Payment, result: PaymentResult) -> Payment:
     if payment.state == Payment.SUCCEEDED:
         _settle(payment)
     elif payment.state in (Payment.REQUIRES_ACTION, Payment.PROCESSING):
-        services.extend_payment_window(payment.booking, PAYMENT_GRACE)
+        lifecycle.extend_payment_window(payment.booking, PAYMENT_GRACE)
     return payment
 
 
 def _settle(payment: Payment):
-    booking = services.confirm_paid(payment.booking, note=f"deposit paid ({payment.intent_id})")
+    booking = lifecycle.confirm_paid(payment.booking, note=f"deposit paid ({payment.intent_id})")
     if booking.state != Booking.CONFIRMED:
         # paid after its hold ran out and the slot is gone: give the money back and tell the patient
         log.info("late payment on %s: slot gone, refunding", booking.reference)
-        refund_booking(booking, services.paid_amount(booking), "late_payment")
+        refund_booking(booking, paid_amount(booking), "late_payment")
 
 
 # --------------------------------------------------------------------------------- webhooks
@@ -216,12 +218,12 @@ def refund_booking(booking: Booking, amount: int, reason: str) -> list[Refund]:
         _execute_refund(refund)
         refunds.append(refund)
     booking.refresh_from_db()
-    if refunds and services.paid_amount(booking) == 0 and booking.state in (Booking.CANCELLED, Booking.EXPIRED,
+    if refunds and paid_amount(booking) == 0 and booking.state in (Booking.CANCELLED, Booking.EXPIRED,
                                                                              Booking.CONFIRMED):
         with transaction.atomic():
             locked = Booking.objects.select_for_update().get(pk=booking.pk)
             if locked.state in (Booking.CANCELLED, Booking.EXPIRED, Booking.CONFIRMED):
-                services.transition(locked, Booking.REFUNDED, None, f"refunded in full ({reason})")
+                states.transition(locked, Booking.REFUNDED, None, f"refunded in full ({reason})")
     return refunds
 
 
@@ -232,9 +234,7 @@ def _execute_refund(refund: Refund) -> Refund:
                                        metadata={"booking": refund.payment.booking.reference})
     except PaymentError as exc:
         log.warning("refund %s failed: %s", refund.pk, getattr(exc, "code", ""))
-        from . import tasks
-
-        tasks.retry_refund.apply_async((refund.pk,), countdown=300)
+        retry_refund_task.apply_async((refund.pk,), countdown=300)
         return refund
     Refund.objects.filter(pk=refund.pk).update(state=Refund.SUCCEEDED if result.status in ("succeeded", "pending")
                                                else Refund.FAILED, provider_refund_id=result.refund_id)
@@ -247,3 +247,18 @@ def retry_refund(refund_id: int) -> Refund:
     if refund.state != Refund.PENDING:
         return refund
     return _execute_refund(refund)
+
+
+@shared_task(bind=True, max_retries=10, acks_late=True, name="bookings.tasks.retry_refund")
+def retry_refund_task(self, refund_id):
+    """A refund the provider refused or could not take: tried again every 10 minutes until it settles."""
+    refund = retry_refund(refund_id)
+    if refund.state == Refund.PENDING:
+        raise self.retry(countdown=600)
+    return refund.state
+
+
+def paid_amount(booking: Booking) -> int:
+    """What the patient has paid for this booking and not been refunded."""
+    payments = Payment.objects.filter(booking=booking, state=Payment.SUCCEEDED).prefetch_related("refunds")
+    return sum(p.amount - p.refunded_amount for p in payments)

@@ -28,9 +28,8 @@ from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
+from bookings.models import ClinicMembership, MedicalRecord, RecordAccess
 from portal.ratelimit import allow
-
-from .models import ClinicMembership, MedicalRecord, RecordAccess
 
 logger = logging.getLogger("emhana.records")
 

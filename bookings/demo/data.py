@@ -10,9 +10,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from bookings.models import AvailabilityException, ClinicMembership, OfferingResource, Resource, WeeklyHours
 from catalog.models import ClinicPage, Offering
-
-from .models import AvailabilityException, ClinicMembership, OfferingResource, Resource, WeeklyHours
 
 DEMO_PASSWORD = "emhana-demo-2026"
 WEEKDAYS = range(0, 5)
@@ -175,7 +174,7 @@ def _user(email, created, **extra):
         EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
         created.append(f"user {email}")
         try:
-            from .demo_mfa import DEMO_TOTP_SECRET, activate_demo_totp
+            from bookings.demo.mfa import DEMO_TOTP_SECRET, activate_demo_totp
 
             activate_demo_totp(user, DEMO_TOTP_SECRET)
         except ImportError:

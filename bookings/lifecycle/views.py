@@ -1,4 +1,4 @@
-"""Patient-facing booking views (thin: every change goes through bookings.services).
+"""Patient-facing booking views (thin: every change goes through the service modules).
 
 Server-rendered and usable without JavaScript, except for typing a card number (Stripe's card field
 needs it); static/js/booking.js only enhances (countdown, card payment, no double submits).
@@ -27,16 +27,25 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from bookings import errors
+from bookings.engine import holds, slots
+from bookings.lifecycle import cancellation
+from bookings.lifecycle import services as lifecycle
+from bookings.lifecycle.forms import (
+    PATIENT_CANCEL_REASONS,
+    CancelForm,
+    MessageForm,
+    RequestTreatmentForm,
+    SlotChoiceForm,
+)
+from bookings.models import Appointment, Booking, PatientProfile
+from bookings.review import services as review
 from catalog.models import Offering
-
-from . import services
-from .forms import PATIENT_CANCEL_REASONS, CancelForm, MessageForm, RequestTreatmentForm, SlotChoiceForm
-from .models import Appointment, Booking, PatientProfile
 
 log = logging.getLogger("emhana.bookings")
 
 try:  # written by another helper; without it the request form simply has no upload field
-    from .records import RecordRejected, store_record
+    from bookings.patients.records import RecordRejected, store_record
 except ImportError:  # pragma: no cover - depends on the deployment
     store_record = None
     RecordRejected = None
@@ -45,7 +54,7 @@ except ImportError:  # pragma: no cover - depends on the deployment
 # --------------------------------------------------------------------------------- helpers
 
 
-def _patient_zone(user):
+def patient_zone(user):
     """The patient's home zone from their profile, or None."""
     if not getattr(user, "is_authenticated", False):
         return None
@@ -77,8 +86,8 @@ def _offering_or_404(offering_id) -> Offering:
 def _bookable(offering):
     """The offering if it can be booked now, else a translated reason."""
     try:
-        return services.get_offering(offering.pk), ""
-    except services.BookingError as exc:
+        return holds.get_offering(offering.pk), ""
+    except errors.BookingError as exc:
         return None, str(exc.message)
 
 
@@ -140,7 +149,7 @@ def _sessions(booking):
 def dashboard(request):
     now = timezone.now()
     for overdue in request.user.bookings.filter(state=Booking.AWAITING_PAYMENT, payment_due_at__lte=now):
-        services.refresh(overdue, now)
+        lifecycle.refresh(overdue, now)
     bookings = list(request.user.bookings.select_related("clinic__city", "offering").prefetch_related("appointments"))
     rows = []
     for booking in bookings:
@@ -179,8 +188,8 @@ def _slot_page(request, offering, *, status=200, error="", alternatives=None, we
     if week_start is None:
         week_start, note = _week_start(request, tz)
     week_end = week_start + timedelta(days=6)
-    patient_tz = _patient_zone(request.user)
-    options = services.offering_slots(offering, week_start, week_end)
+    patient_tz = patient_zone(request.user)
+    options = slots.offering_slots(offering, week_start, week_end)
     today = timezone.now().astimezone(tz).date()
     context = {
         "offering": offering,
@@ -255,16 +264,16 @@ def book_offering(request, offering_id):
     today = timezone.now().astimezone(offering.clinic.tz).date()
     week = max(week, today)
     try:
-        hold = services.place_hold(request.user, offering, start, form.cleaned_data["client_key"])
-        booking = services.create_booking_from_hold(request.user, hold)
-    except services.BookingError as exc:
+        hold = holds.place_hold(request.user, offering, start, form.cleaned_data["client_key"])
+        booking = lifecycle.create_booking_from_hold(request.user, hold)
+    except errors.BookingError as exc:
         return _slot_error_page(request, offering, exc, week_start=week)
     return redirect("booking_checkout", reference=booking.reference)
 
 
-def _slot_error_page(request, offering, exc: services.BookingError, **kwargs):
+def _slot_error_page(request, offering, exc: errors.BookingError, **kwargs):
     """The slot picker again with the refusal: a lost race (409) also lists the free times nearby."""
-    alternatives = exc.alternatives if isinstance(exc, services.SlotTaken) else None
+    alternatives = exc.alternatives if isinstance(exc, errors.SlotTaken) else None
     return _slot_page(request, offering, status=exc.status if exc.status < 500 else 503, error=str(exc.message),
                       alternatives=alternatives, **kwargs)
 
@@ -309,11 +318,11 @@ def _create_request(request, offering, form, uploads):
     stored = []
     try:
         with transaction.atomic():
-            booking = services.request_treatment(request.user, offering, note=form.cleaned_data["note"].strip(),
+            booking = review.request_treatment(request.user, offering, note=form.cleaned_data["note"].strip(),
                                                  questionnaire=form.questionnaire())
             for upload in (form.cleaned_data.get("records") or []) if uploads else []:
                 stored.append(store_record(request.user, upload, booking=booking))
-    except services.BookingError as exc:
+    except errors.BookingError as exc:
         _discard(stored)
         return None, str(exc.message)
     except Exception as exc:
@@ -340,21 +349,21 @@ def _discard(records):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def booking_detail(request, reference):
-    booking = services.refresh(_my_booking(request, reference))
+    booking = lifecycle.refresh(_my_booking(request, reference))
     message_form = MessageForm()
     status = 200
     if request.method == "POST":
         message_form = MessageForm(request.POST)
         if message_form.is_valid():
-            services.post_message(booking, request.user, message_form.cleaned_data["body"], from_clinic=False)
+            lifecycle.post_message(booking, request.user, message_form.cleaned_data["body"], from_clinic=False)
             messages.success(request, _("Your message was sent to the clinic."))
             return redirect(reverse("booking_detail", args=[booking.reference]) + "#messages")
         status = 400
     tz = booking.clinic.tz
-    quote = services.current_quote(booking)
+    quote = booking.current_quote()
     payments = list(booking.payments.prefetch_related("refunds").order_by("created_at"))
     refunds = [r for p in payments for r in p.refunds.all()]
-    patient_tz = _patient_zone(request.user)
+    patient_tz = patient_zone(request.user)
     context = {
         "booking": booking,
         "next": next_step(booking),
@@ -371,7 +380,7 @@ def booking_detail(request, reference):
         "thread": booking.messages.select_related("author").order_by("created_at", "id"),
         "message_form": message_form,
         "can_cancel": booking.state in CANCELLABLE,
-        "can_reschedule": services.can_reschedule(booking),
+        "can_reschedule": lifecycle.can_reschedule(booking),
         "can_pay": booking.state == Booking.AWAITING_PAYMENT and not booking.payment_overdue(),
         "paying": booking.payment_overdue(),  # money is moving past the hold: the payment decides
         "review_days": settings.REVIEW_RESPONSE_DAYS,
@@ -394,10 +403,10 @@ def _rebook_url(booking):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def accept_quote(request, reference):
-    booking = services.refresh(_my_booking(request, reference))
+    booking = lifecycle.refresh(_my_booking(request, reference))
     if booking.state == Booking.AWAITING_PAYMENT:
         return redirect("booking_checkout", reference=booking.reference)
-    quote = services.current_quote(booking)
+    quote = booking.current_quote()
     if booking.state != Booking.QUOTED or quote is None:
         messages.info(request, _("There is no quote to accept on this booking."))
         return redirect("booking_detail", reference=booking.reference)
@@ -411,17 +420,17 @@ def accept_quote(request, reference):
             error, status = form.first_error(), 400
         else:
             try:
-                booking = services.accept_quote(request.user, booking, form.cleaned_data["start"],
+                booking = review.accept_quote(request.user, booking, form.cleaned_data["start"],
                                                 form.cleaned_data["client_key"])
                 return redirect("booking_checkout", reference=booking.reference)
-            except services.SlotTaken as exc:
+            except errors.SlotTaken as exc:
                 error, status, alternatives = str(exc.message), 409, exc.alternatives
-            except services.BookingError as exc:
+            except errors.BookingError as exc:
                 error, status = str(exc.message), exc.status if exc.status < 500 else 503
     tz = booking.clinic.tz
-    patient_tz = _patient_zone(request.user)
+    patient_tz = patient_zone(request.user)
     shown_tz = patient_tz if patient_tz and str(patient_tz) != str(tz) else None
-    options = services.quote_slots(booking) if quote.valid_until > timezone.now() else []
+    options = review.quote_slots(booking) if quote.valid_until > timezone.now() else []
     return render(request, "bookings/accept_quote.html", {
         "booking": booking, "quote": quote, "days": _group_by_day(options, tz, shown_tz), "tz": tz,
         "clinic_zone": booking.clinic.zone_label, "patient_zone": str(shown_tz) if shown_tz else "",
@@ -436,7 +445,7 @@ def accept_quote(request, reference):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def cancel(request, reference):
-    booking = services.refresh(_my_booking(request, reference))
+    booking = lifecycle.refresh(_my_booking(request, reference))
     if booking.state not in CANCELLABLE:
         messages.info(request, _("This booking can no longer be cancelled here."))
         return redirect("booking_detail", reference=booking.reference)
@@ -445,8 +454,8 @@ def cancel(request, reference):
         form = CancelForm(request.POST)
         if form.is_valid():
             try:
-                booking, quote = services.cancel_booking(booking, request.user, form.cleaned_data["reason"])
-            except services.BookingError as exc:
+                booking, quote = cancellation.cancel_booking(booking, request.user, form.cleaned_data["reason"])
+            except errors.BookingError as exc:
                 form.add_error(None, str(exc.message))
             else:
                 if quote.amount:
@@ -460,8 +469,8 @@ def cancel(request, reference):
         status = 400
     else:
         initial = request.GET.get("reason")
-        form = CancelForm(initial={"reason": initial if initial in PATIENT_CANCEL_REASONS else services.PATIENT})
-    previews = [{"reason": key, "label": services.CANCEL_REASONS[key], "refund": services.refund_due(booking, key)}
+        form = CancelForm(initial={"reason": initial if initial in PATIENT_CANCEL_REASONS else cancellation.PATIENT})
+    previews = [{"reason": key, "label": cancellation.CANCEL_REASONS[key], "refund": cancellation.refund_due(booking, key)}
                 for key in PATIENT_CANCEL_REASONS]
     return render(request, "bookings/cancel.html", {"booking": booking, "form": form, "previews": previews,
                                                     "paid": previews[0]["refund"].paid}, status=status)
@@ -478,7 +487,7 @@ def _stripe_js_url() -> str:
 
 def _publishable_key() -> str:
     try:
-        from .payments import get_provider
+        from bookings.payments import get_provider
 
         return getattr(get_provider(), "publishable_key", "") or ""
     except ImproperlyConfigured:
@@ -488,7 +497,7 @@ def _publishable_key() -> str:
 @login_required
 @never_cache
 def checkout(request, reference):
-    booking = services.refresh(_my_booking(request, reference))
+    booking = lifecycle.refresh(_my_booking(request, reference))
     if booking.state == Booking.QUOTED:
         messages.info(request, _("The time to pay ran out and those dates were released, but the clinic's quote "
                                  "still stands: choose new dates inside its window."))
@@ -504,12 +513,12 @@ def checkout(request, reference):
     expired = bool(booking.payment_due_at and booking.payment_due_at <= now)
     seconds_left = int((booking.payment_due_at - now).total_seconds()) if booking.payment_due_at and not expired \
         else 0
-    if_paid = services.refund_due(booking, services.PATIENT, now, paid=booking.deposit)
+    if_paid = cancellation.refund_due(booking, cancellation.PATIENT, now, paid=booking.deposit)
     return render(request, "bookings/checkout.html", {
         "test_payments": bool(getattr(settings, "STRIPE_JS_TEST_DOUBLE", False)),
         "balance": max(0, booking.price - booking.deposit),
         "refund_now": if_paid,
-        "refund_steps": services.refund_steps(booking, now),
+        "refund_steps": cancellation.refund_steps(booking, now),
         "tz": tz,
         "booking": booking,
         "sessions": [{"start": a.start.astimezone(tz), "end": a.end.astimezone(tz)} for a in _sessions(booking)],
@@ -537,7 +546,7 @@ def visa_letter(request, reference):
     if profile is None or not profile.visa_ready:
         return render(request, "bookings/visa_profile_needed.html", {"booking": booking, "profile": profile},
                       status=409)
-    from .visa import build_visa_letter
+    from bookings.patients.visa import build_visa_letter
 
     pdf = build_visa_letter(booking, profile)
     response = HttpResponse(pdf, content_type="application/pdf")
@@ -550,12 +559,12 @@ def visa_letter(request, reference):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def reschedule(request, reference):
-    """Move a confirmed booking: pick new dates; they are held first, then swapped in (services.reschedule)."""
+    """Move a confirmed booking: pick new dates; they are held first, then swapped in (lifecycle.reschedule)."""
     booking = _my_booking(request, reference)
     offering = booking.offering
-    if not services.can_reschedule(booking):
+    if not lifecycle.can_reschedule(booking):
         messages.info(request, _("Dates can be changed here up to %(days)d days before treatment. Please write to "
-                                 "the clinic from the booking page.") % {"days": services.RESCHEDULE_MIN_DAYS})
+                                 "the clinic from the booking page.") % {"days": lifecycle.RESCHEDULE_MIN_DAYS})
         return redirect("booking_detail", reference=booking.reference)
     if request.method == "POST":
         limited = _too_many(request, "hold")
@@ -565,8 +574,8 @@ def reschedule(request, reference):
         if not form.is_valid():
             return _slot_page(request, offering, status=400, error=form.first_error(), booking=booking)
         try:
-            services.reschedule(request.user, booking, form.cleaned_data["start"], form.cleaned_data["client_key"])
-        except services.BookingError as exc:
+            lifecycle.reschedule(request.user, booking, form.cleaned_data["start"], form.cleaned_data["client_key"])
+        except errors.BookingError as exc:
             return _slot_error_page(request, offering, exc, booking=booking)
         messages.success(request, _("Your booking has moved to the new dates. We emailed you the new calendar file."))
         return redirect("booking_detail", reference=booking.reference)

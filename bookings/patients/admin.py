@@ -1,13 +1,13 @@
 """Django admin (superusers only) for medical records and their access log: read-only.
 
 The file itself is not shown or linked here; it is served only by the checked view
-(``bookings.patient_views.record_download``), which logs every read. Nobody can add, edit or delete a
+(``bookings.patients.views.record_download``), which logs every read. Nobody can add, edit or delete a
 RecordAccess row through the admin. Import this module from ``bookings/admin.py`` to register it.
 """
 
 from django.contrib import admin
 
-from .models import MedicalRecord, RecordAccess
+from bookings.models import MedicalRecord, RecordAccess
 
 
 class ReadOnly:

@@ -1,6 +1,6 @@
 """The patient's own pages: profile and companions, medical records and their download.
 
-Thin: the checks on files and on who may read them live in ``bookings.records``.
+Thin: the checks on files and on who may read them live in ``bookings.patients.records``.
 """
 
 from django.contrib import messages
@@ -14,11 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from bookings.models import MedicalRecord, PatientProfile
+from bookings.patients import records as record_service
+from bookings.patients.forms import MAX_COMPANIONS, CompanionFormSet, ProfileForm, RecordUploadForm
 from portal.net import client_ip
-
-from . import records as record_service
-from .forms_patient import MAX_COMPANIONS, CompanionFormSet, ProfileForm, RecordUploadForm
-from .models import MedicalRecord, PatientProfile
 
 
 def _profile_for(user):

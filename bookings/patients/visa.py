@@ -18,9 +18,8 @@ from django.utils.translation import gettext as _
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from bookings.models import Appointment, Booking, PatientProfile
 from portal.l10n import country_name
-
-from .models import Appointment, Booking, PatientProfile
 
 log = logging.getLogger("emhana.bookings")
 

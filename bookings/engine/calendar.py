@@ -18,9 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import availability as av
-from .models import Allocation, Appointment, AvailabilityException, Booking, Resource, WeeklyHours
-from .services import BookingError
+from bookings.engine import availability as av
+from bookings.errors import BookingError
+from bookings.models import Allocation, Appointment, AvailabilityException, Booking, Resource, WeeklyHours
 
 log = logging.getLogger("emhana.bookings")
 

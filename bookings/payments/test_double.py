@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .payments import PaymentError, ProviderUnavailable, get_provider
+from bookings.payments import PaymentError, ProviderUnavailable, get_provider
 
 log = logging.getLogger("emhana.payments")
 

@@ -1,6 +1,10 @@
+"""The patient's pages under /my/: bookings (bookings.lifecycle.views) and profile and records
+(bookings.patients.views)."""
+
 from django.urls import path
 
-from . import patient_views, views
+from bookings.lifecycle import views
+from bookings.patients import views as patient_views
 
 urlpatterns = [
     path("", views.dashboard, name="patient_dashboard"),
@@ -12,7 +16,6 @@ urlpatterns = [
     path("bookings/<str:reference>/cancel/", views.cancel, name="booking_cancel"),
     path("bookings/<str:reference>/move/", views.reschedule, name="booking_reschedule"),
     path("bookings/<str:reference>/visa-letter.pdf", views.visa_letter, name="visa_letter"),
-    # profile, companions, medical records (bookings.patient_views)
     path("profile/", patient_views.profile, name="patient_profile"),
     path("records/", patient_views.records, name="patient_records"),
     path("records/<uuid:record_id>/", patient_views.record_download, name="record_download"),

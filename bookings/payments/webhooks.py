@@ -15,8 +15,8 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .payments import ProviderUnavailable
-from .payments_service import handle_webhook
+from bookings.payments import ProviderUnavailable
+from bookings.payments.services import handle_webhook
 
 MAX_BODY = 256 * 1024
 MAX_DEPTH = 64

@@ -1,4 +1,7 @@
-"""Payment and refund attempts (one row each, with its own state), webhook events, sent notifications."""
+"""Payment attempts, refunds and the webhook events that moved them (each processed once).
+"""
+
+from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -62,11 +65,3 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     result = models.CharField(max_length=200, blank=True)
-
-
-class NotificationLog(models.Model):
-    """What was sent, keyed so that a retried task never sends the same message twice."""
-
-    key = models.CharField(max_length=200, unique=True)
-    booking = models.ForeignKey("bookings.Booking", null=True, on_delete=models.CASCADE, related_name="notifications")
-    sent_at = models.DateTimeField(auto_now_add=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from bookings.lifecycle import cancellation
 
 
 class SlotChoiceForm(forms.Form):
@@ -139,13 +139,13 @@ class MessageForm(forms.Form):
         return body
 
 
-PATIENT_CANCEL_REASONS = (services.PATIENT, services.VISA_REFUSED)
+PATIENT_CANCEL_REASONS = (cancellation.PATIENT, cancellation.VISA_REFUSED)
 
 
 class CancelForm(forms.Form):
     reason = forms.ChoiceField(
         label=_("Why are you cancelling?"),
-        choices=[(key, services.CANCEL_REASONS[key]) for key in PATIENT_CANCEL_REASONS],
+        choices=[(key, cancellation.CANCEL_REASONS[key]) for key in PATIENT_CANCEL_REASONS],
         error_messages={"invalid_choice": _("Please choose a reason from the list.")},
     )
     confirm = forms.BooleanField(

@@ -13,9 +13,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from icalendar import Calendar, Event
 
+from bookings.models import Booking, NotificationLog
 from portal import l10n
-
-from .models import Booking, NotificationLog
 
 log = logging.getLogger("emhana.notifications")
 

@@ -15,7 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import Booking, Companion, PatientProfile
+from bookings.models import Booking, Companion, PatientProfile
 
 MAX_COMPANIONS = 2
 PASSPORT_NUMBER = re.compile(r"^[A-Z0-9]{5,20}$")

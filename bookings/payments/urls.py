@@ -1,5 +1,5 @@
 from django.urls import path
 
-from . import webhooks
+from bookings.payments import webhooks
 
 urlpatterns = [path("stripe/webhook/", webhooks.stripe_webhook, name="stripe_webhook")]

@@ -1,0 +1,143 @@
+"""Holding slots while a patient pays: lock the resources, release stale holds, re-check, write.
+
+Concurrency rule (TRAPS.md): lock the resource rows in a fixed order, release stale holds on them, re-check
+availability, then write; PostgreSQL's exclusion constraint is the backstop, SQLite serialises writers with
+IMMEDIATE transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bookings.engine import availability as av
+from bookings.engine.slots import alternatives_near, booking_window, slot_options
+from bookings.errors import BookingError, Busy, SlotTaken
+from bookings.models import (
+    Allocation,
+    Appointment,
+    Booking,
+    Hold,
+    OfferingResource,
+    Resource,
+)
+from catalog.models import Offering
+
+log = logging.getLogger("emhana.bookings")
+
+
+
+
+def get_offering(offering_id) -> Offering:
+    offering = (Offering.objects.select_related("clinic", "clinic__city", "page")
+                .filter(pk=offering_id).first())
+    if offering is None or not offering.is_active or not offering.page.live or not offering.clinic.live:
+        raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
+    return offering
+
+
+def lock_resources(resource_ids: list[int]):
+    """Lock the resource rows in id order (PostgreSQL); SQLite's IMMEDIATE transaction already serialises."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+    list(Resource.objects.select_for_update().filter(id__in=resource_ids).order_by("id").values_list("id", flat=True))
+
+
+def release_stale(resource_ids, now: datetime) -> int:
+    """Make expired holds' allocations not live, so the constraint lets the slot be taken again."""
+    stale = Allocation.objects.filter(resource_id__in=resource_ids, live=True, expires_at__lte=now)
+    appointment_ids = list(stale.values_list("appointment_id", flat=True).distinct())
+    if not appointment_ids:
+        return 0
+    count = stale.update(live=False)
+    Appointment.objects.filter(id__in=appointment_ids, status=Appointment.HELD).update(status=Appointment.RELEASED)
+    Hold.objects.filter(appointments__id__in=appointment_ids, status=Hold.ACTIVE).update(status=Hold.EXPIRED)
+    return count
+
+
+def place_hold(user, offering: Offering, start: datetime, client_key: str, now: datetime | None = None,
+               booking: Booking | None = None) -> Hold:
+    """Hold a slot (or a whole course) for ``offering.hold_minutes``: all sessions or none.
+
+    Idempotent per (user, client_key): a retried or double-clicked request returns the same hold.
+    For offerings that need review, ``booking`` must be the patient's quoted booking.
+    """
+    now = now or timezone.now()
+    client_key = (client_key or "").strip()[:80]
+    if not client_key:
+        raise BookingError(_("Missing request key."), code="client_key")
+    existing = Hold.objects.filter(user=user, client_key=client_key).first()
+    if existing is not None:
+        if existing.offering_id != offering.id:
+            raise BookingError(_("This request key was already used for another treatment."), code="client_key")
+        return existing
+    if offering.review_required and booking is None:
+        raise BookingError(_("A clinician must review your case before you can choose dates."), code="review_required")
+    if start.tzinfo is None:
+        raise BookingError(_("Give the time with its time zone."), code="start")
+    start = start.astimezone(av.UTC)
+    resource_ids = list(OfferingResource.objects.filter(offering=offering, resource__is_active=True)
+                        .order_by("resource_id").values_list("resource_id", flat=True))
+    if not resource_ids:
+        raise BookingError(_("This clinic has not opened its calendar for this treatment yet."), code="no_resources")
+    try:
+        with transaction.atomic():
+            lock_resources(resource_ids)
+            release_stale(resource_ids, now)
+            day = start.astimezone(offering.clinic.tz).date()
+            earliest, latest = booking_window(offering, day, day, now)
+            options, cals = slot_options(offering, earliest, latest, now)
+            option = next((o for o in options if o.start == start), None)
+            if option is None:
+                raise SlotTaken()
+            hold = Hold.objects.create(offering=offering, user=user, client_key=client_key,
+                                       expires_at=now + timedelta(minutes=offering.hold_minutes), booking=booking)
+            allocations = []
+            for seq, session in enumerate(option.sessions, start=1):
+                appointment = Appointment.objects.create(
+                    hold=hold, booking=booking, offering=offering, seq=seq, start=session[0], end=session[1],
+                    status=Appointment.HELD)
+                for cal in cals.calendars:
+                    unit = av.free_unit(cal, session)
+                    if unit is None:
+                        raise SlotTaken()
+                    blocked_start, blocked_end = av.blocked_window(cal, session)
+                    allocations.append(Allocation(appointment=appointment, resource_id=cal.key, unit=unit,
+                                                  start=blocked_start, end=blocked_end, expires_at=hold.expires_at))
+            Allocation.objects.bulk_create(allocations)
+    except SlotTaken:
+        raise SlotTaken(alternatives_near(offering, start, now)) from None
+    except IntegrityError as exc:
+        again = Hold.objects.filter(user=user, client_key=client_key).first()
+        if again is not None:  # the same request raced itself (double click): same hold
+            return again
+        log.info("hold lost a race on offering %s at %s: %s", offering.pk, start, exc.__class__.__name__)
+        raise SlotTaken(alternatives_near(offering, start, now)) from None
+    except OperationalError as exc:  # lock timeout, SQLite busy
+        log.warning("hold on offering %s could not get its lock: %s", offering.pk, exc)
+        raise Busy() from None
+    return hold
+
+
+def release_hold(user, hold: Hold, now: datetime | None = None) -> Hold:
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().get(pk=hold.pk, user=user)
+        if hold.status != Hold.ACTIVE:
+            return hold
+        Allocation.objects.filter(appointment__hold=hold, live=True).update(live=False)
+        hold.appointments.filter(status=Appointment.HELD).update(status=Appointment.RELEASED)
+        hold.status = Hold.RELEASED
+        hold.save(update_fields=["status"])
+    return hold
+
+
+def hold_is_live(hold: Hold, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return hold.status == Hold.ACTIVE and hold.expires_at > now
+
+

@@ -1,0 +1,63 @@
+"""A booking's states and the one way to change them: checked, logged and announced.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils.translation import gettext as _
+
+from bookings.errors import InvalidTransition
+from bookings.models import (
+    Booking,
+    BookingEvent,
+)
+from bookings.notifications.tasks import notify_on_commit
+
+log = logging.getLogger("emhana.bookings")
+
+
+
+TRANSITIONS = {
+    Booking.REQUESTED: {Booking.UNDER_REVIEW, Booking.DECLINED, Booking.CANCELLED},
+    Booking.UNDER_REVIEW: {Booking.QUOTED, Booking.DECLINED, Booking.CANCELLED},
+    Booking.QUOTED: {Booking.QUOTED, Booking.AWAITING_PAYMENT, Booking.DECLINED, Booking.CANCELLED, Booking.EXPIRED},
+    # back to QUOTED: the hold ran out while the quote still stands, so the patient picks new dates in its window
+    Booking.AWAITING_PAYMENT: {Booking.CONFIRMED, Booking.CANCELLED, Booking.EXPIRED, Booking.QUOTED},
+    Booking.CONFIRMED: {Booking.COMPLETED, Booking.CANCELLED, Booking.REFUNDED},
+    Booking.EXPIRED: {Booking.CONFIRMED, Booking.REFUNDED},  # a late payment re-takes its still-free slot, or is refunded
+    Booking.CANCELLED: {Booking.REFUNDED},
+    Booking.COMPLETED: set(),
+    Booking.DECLINED: set(),
+    Booking.REFUNDED: set(),
+}
+
+
+def transition(booking: Booking, to_state: str, actor=None, note: str = "", notify: str | None = None) -> Booking:
+    """Move a booking to ``to_state`` if allowed, logging who, when and why. Caller holds the row lock.
+
+    The patient is emailed about the new state (or about ``notify``, when the change means something else
+    to them, e.g. a quote reopened after its hold ran out)."""
+    if to_state not in TRANSITIONS.get(booking.state, set()):
+        raise InvalidTransition(
+            _("This booking is %(state)s and cannot become %(to)s.")
+            % {"state": booking.get_state_display(), "to": dict(Booking.STATE_CHOICES)[to_state]},
+            code="invalid_state",
+        )
+    from_state = booking.state
+    booking.state = to_state
+    booking.save(update_fields=["state", "updated_at"])
+    event = BookingEvent.objects.create(booking=booking, from_state=from_state, to_state=to_state,
+                                        actor=actor if getattr(actor, "is_authenticated", False) else None,
+                                        note=note)
+    log.info("booking %s: %s -> %s (%s)", booking.reference, from_state, to_state, note)
+    kind = notify or to_state
+    notify_on_commit(booking, kind, f"booking:{booking.pk}:{kind}:{event.pk}")
+    return booking
+
+
+def locked(booking: Booking) -> Booking:
+    return Booking.objects.select_for_update().select_related("offering__clinic__city", "offering__page").get(
+        pk=booking.pk)
+
+
