@@ -193,6 +193,20 @@ class RecordUploadForm(forms.Form):
     description = forms.CharField(
         label=_("Description"), max_length=200, required=False,
         help_text=_("For example: MRI of the brain, March 2025."))
+    consent = forms.BooleanField(
+        label=_("I agree to share my health data with the clinic of this booking."), required=False,
+        help_text=_("Needed once per booking, the first time you attach a file to it. You can withdraw it on the "
+                    "booking's page."))
+
+    def clean(self):
+        from bookings.patients import consent
+
+        data = super().clean()
+        booking = data.get("booking")
+        if booking is not None and not data.get("consent") and not consent.has_consent(booking):
+            self.add_error("consent", _("To attach a file to a booking, agree to share it with that booking's "
+                                        "clinic (or choose “Not about a specific booking”)."))
+        return data
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -28,7 +28,7 @@ from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
-from bookings.models import ClinicMembership, MedicalRecord, RecordAccess
+from bookings.models import MedicalRecord, RecordAccess
 from portal.ratelimit import allow
 
 logger = logging.getLogger("emhana.records")
@@ -433,14 +433,17 @@ def download_name(record: MedicalRecord) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 def can_read(user, record: MedicalRecord) -> bool:
-    """Only the owner, and staff of the clinic of the booking the record is attached to."""
+    """Only the owner, and staff of the clinic of the booking the record is attached to while the patient's
+    consent to share with it stands (bookings.patients.consent)."""
+    from bookings.patients import consent
+
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if record.owner_id == user.pk:
         return True
     if record.booking_id is None:
         return False
-    return ClinicMembership.objects.filter(user=user, clinic_id=record.booking.clinic_id).exists()
+    return consent.staff_may_read(user, record.booking)
 
 
 def staff_mfa_missing(user, record: MedicalRecord) -> bool:
@@ -463,7 +466,8 @@ def read_record(user, record: MedicalRecord, ip: str | None = None, action: str 
     except (FileNotFoundError, ValueError) as exc:
         logger.error("record %s: file missing from private storage", record.pk)
         raise RecordUnavailable() from exc
-    RecordAccess.objects.create(record=record, user=user, action=action, ip=_valid_ip(ip))
+    RecordAccess.objects.create(record=record, user=user, action=action, ip=_valid_ip(ip), kind=RecordAccess.RECORD,
+                                patient_id=record.owner_id, booking_id=record.booking_id, target=str(record.pk))
     return handle
 
 
@@ -477,7 +481,9 @@ def _valid_ip(ip: str | None) -> str | None:
 def records_for_clinic_staff(user, booking):
     """The patient's records a staff member of the booking's clinic may read (those attached to bookings
     at that clinic); none for anyone else."""
-    if not ClinicMembership.objects.filter(user=user, clinic_id=booking.clinic_id).exists():
+    from bookings.patients import consent
+
+    if not consent.staff_may_read(user, booking):
         return MedicalRecord.objects.none()
     return (MedicalRecord.objects.filter(owner_id=booking.user_id, booking__clinic_id=booking.clinic_id)
             .select_related("booking"))

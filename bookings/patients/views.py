@@ -60,6 +60,11 @@ def records(request):
     if request.method == "POST":
         form = RecordUploadForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
+            booking = form.cleaned_data["booking"]
+            if booking is not None and form.cleaned_data.get("consent"):
+                from bookings.patients import consent
+
+                consent.give(booking, request.user, ip=client_ip(request))
             try:
                 record = record_service.store_record(
                     request.user, form.cleaned_data["file"], booking=form.cleaned_data["booking"],

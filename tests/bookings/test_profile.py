@@ -101,7 +101,7 @@ def test_a_companion_with_an_expired_passport_is_refused(patient_client, patient
     response = patient_client.post("/en/my/profile/", {**profile_data(), **companion(0, passport_expiry=past())})
     assert response.status_code == 200
     assert "expired" in response.context["formset"].forms[0].errors["passport_expiry"][0]
-    assert not Companion.objects.exists()
+    assert not Companion.objects.filter(profile__user=patient).exists()
 
 
 def test_a_third_companion_is_refused(patient_client, patient):
@@ -109,7 +109,7 @@ def test_a_third_companion_is_refused(patient_client, patient):
     response = patient_client.post("/en/my/profile/", data)
     assert response.status_code == 200
     assert "at most 2 companions" in " ".join(response.context["formset"].non_form_errors())
-    assert not Companion.objects.exists()
+    assert not Companion.objects.filter(profile__user=patient).exists()
 
 
 def test_companions_can_be_removed(patient_client, patient):
@@ -127,7 +127,7 @@ def test_companions_can_be_removed(patient_client, patient):
 def test_blank_companion_forms_are_ignored(patient_client, patient):
     response = patient_client.post("/en/my/profile/", profile_data())
     assert response.status_code == 302
-    assert not Companion.objects.exists()
+    assert not Companion.objects.filter(profile__user=patient).exists()
 
 
 def test_countries_and_time_zones_are_named_and_sorted_in_the_pages_language(patient_client):
