@@ -4,7 +4,6 @@ import hashlib
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import HttpResponsePermanentRedirect
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.shortcuts import redirect
@@ -18,43 +17,160 @@ UNCACHED_SEGMENTS = ("/accounts/", "/my/", "/book/")
 
 
 class AnonymousPageCacheMiddleware:
-    """Serve public pages to visitors without a session from the cache.
+    """Serve public pages from the page cache: as they are to visitors without a session, and to a signed-in
+    patient with only the personal part of the header (the account link) rendered for them.
 
-    The key is the full URL plus the chosen display currency; a page that sets a cookie (a form with
-    a CSRF token, a message) is never stored.
+    The key is the path, the known query parameters (``pagecache.canonical_query``; any other parameter
+    bypasses the cache), the language and the display currency. A page that sets a cookie (a form with a CSRF
+    token, a message) or was not declared for its query by its view is never stored. A hit is served from this
+    process's memory after one read of the version number (see portal/pagecache.py).
     """
+
+    ACCOUNT_START, ACCOUNT_END = b"<!--account-->", b"<!--/account-->"
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self._currencies: dict = {}
 
-    def cacheable_request(self, request) -> bool:
-        if request.method not in ("GET", "HEAD") or settings.SESSION_COOKIE_NAME in request.COOKIES:
-            return False
-        path = request.path
+    @staticmethod
+    def cacheable_path(path: str) -> bool:
         return not path.startswith(UNCACHED_PREFIXES) and not any(s in path for s in UNCACHED_SEGMENTS)
 
-    def key(self, request) -> str:
-        from catalog.currency import currency_code
+    def cacheable_request(self, request) -> bool:
+        """Anonymous and cacheable (kept for callers of the old interface)."""
+        return (request.method in ("GET", "HEAD") and settings.SESSION_COOKIE_NAME not in request.COOKIES
+                and self.cacheable_path(request.path))
 
-        raw = f"{request.get_full_path()}|{currency_code(request)}"
-        return f"page:{pagecache.current_version()}:{hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()}"
+    def currency(self, request, version: int) -> str:
+        """``catalog.currency.currency_code``, remembered per (language, cookie, browser language) for the version
+        (rates changing bumps it): a hit reads no exchange rates."""
+        from django.utils import translation
+
+        from catalog.currency import COOKIE, currency_code
+
+        memo = (version, translation.get_language(), request.COOKIES.get(COOKIE, "")[:8],
+                request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:40])
+        code = self._currencies.get(memo)
+        if code is None:
+            if len(self._currencies) > 2048:
+                self._currencies.clear()
+            code = self._currencies[memo] = currency_code(request)
+        return code
+
+    def key(self, request, query: str | None = None, version: int | None = None) -> str:
+        from django.utils import translation
+
+        if query is None:
+            query = pagecache.canonical_query(request.META.get("QUERY_STRING", "")) or ""
+        if version is None:
+            version = pagecache.current_version()
+        raw = f"{request.path}?{query}|{translation.get_language()}|{self.currency(request, version)}"
+        return f"page:{version}:{hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()}"
 
     def __call__(self, request):
-        if not self.cacheable_request(request):
+        if request.method not in ("GET", "HEAD") or not self.cacheable_path(request.path):
             return self.get_response(request)
-        key = self.key(request)
-        cached = cache.get(key)
-        if cached is not None:
-            cached["X-Page-Cache"] = "hit"
-            return cached
+        query = pagecache.canonical_query(request.META.get("QUERY_STRING", ""))
+        if query is None:  # an unknown parameter: rendered, never stored
+            return self.get_response(request)
+        key = self.key(request, query)
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            response = self.personal(request, key, query) if request.method == "GET" else None
+            return response if response is not None else self.get_response(request)
+        entry = pagecache.lookup(key)
+        if entry is not None and entry is not pagecache.UNCACHEABLE:
+            response = entry.response()
+            response["X-Page-Cache"] = "hit"
+            return response
         response = self.get_response(request)
-        if (response.status_code == 200 and not response.cookies and not getattr(response, "streaming", False)
-                and "no-store" not in response.get("Cache-Control", "")):
-            if hasattr(response, "render") and callable(response.render) and not response.is_rendered:
-                response.render()
+        if request.method == "GET" and self.storable(request, response, query):
+            pagecache.store(key, pagecache.Entry.from_response(response))
             response["X-Page-Cache"] = "miss"
-            cache.set(key, response, settings.PAGE_CACHE_SECONDS)
         return response
+
+    @staticmethod
+    def storable(request, response, query: str) -> bool:
+        if (response.status_code != 200 or response.cookies or getattr(response, "streaming", False)
+                or "no-store" in response.get("Cache-Control", "") or "private" in response.get("Cache-Control", "")
+                or pagecache.declared_query(request) != query):
+            return False
+        if hasattr(response, "render") and callable(response.render) and not response.is_rendered:
+            response.render()
+        return True
+
+    # --- signed in: the cached page with the account link rendered for the visitor
+
+    def personal(self, request, key: str, query: str):
+        from django.contrib.auth import get_user
+        from django.utils.cache import patch_cache_control
+
+        user = get_user(request)
+        if not user.is_authenticated or self.has_messages(request):
+            return None
+        entry = pagecache.lookup(key)
+        if entry is None:
+            entry = self.render_anonymously(request, key, query)
+        if entry is None or entry is pagecache.UNCACHEABLE:
+            return None
+        body = self.splice(entry.body, self.account_link(request, user))
+        if body is None:
+            return None
+        request.user = user
+        response = entry.response(body)
+        patch_cache_control(response, private=True)
+        response["X-Page-Cache"] = "personal"
+        return response
+
+    @staticmethod
+    def has_messages(request) -> bool:
+        """Messages waiting for the visitor (cookie or session storage): the page is rendered in full then."""
+        return bool(request.COOKIES.get(getattr(settings, "MESSAGE_COOKIE_NAME", "messages"))
+                    or "_messages" in request.session)
+
+    def render_anonymously(self, request, key: str, query: str):
+        """On a miss for a signed-in visitor: the page as an anonymous visitor (same language and currency)
+        gets it, stored when it may be; ``None`` (and remembered) when it may not."""
+        from importlib import import_module
+
+        from django.core.handlers.wsgi import WSGIRequest
+
+        from catalog.currency import COOKIE
+
+        if not isinstance(request, WSGIRequest):
+            return None
+        environ = dict(request.environ)
+        # WSGIRequest stores the decoded path back into its environ (META); WSGI wants it as latin-1 bytes again
+        for name in ("PATH_INFO", "SCRIPT_NAME"):
+            if name in environ:
+                environ[name] = environ[name].encode("utf-8").decode("iso-8859-1")
+        environ.pop("HTTP_COOKIE", None)
+        if COOKIE in request.COOKIES:
+            environ["HTTP_COOKIE"] = f"{COOKIE}={request.COOKIES[COOKIE]}"
+        anonymous = WSGIRequest(environ)
+        anonymous.session = import_module(settings.SESSION_ENGINE).SessionStore()
+        for attr in ("LANGUAGE_CODE", "request_id", "id"):
+            if hasattr(request, attr):
+                setattr(anonymous, attr, getattr(request, attr))
+        response = self.get_response(anonymous)
+        if anonymous.session.modified or not self.storable(anonymous, response, query):
+            pagecache.remember_uncacheable(key)
+            return None
+        entry = pagecache.Entry.from_response(response)
+        pagecache.store(key, entry)
+        return entry
+
+    def splice(self, body: bytes, personal: bytes) -> bytes | None:
+        start = body.find(self.ACCOUNT_START)
+        end = body.find(self.ACCOUNT_END, start + 1) if start >= 0 else -1
+        if start < 0 or end < 0:
+            return None
+        return body[: start + len(self.ACCOUNT_START)] + personal + body[end:]
+
+    @staticmethod
+    def account_link(request, user) -> bytes:
+        from django.template.loader import get_template
+
+        return get_template("includes/account_link.html").render({"user": user, "request": request}).encode()
 
 
 STAFF_PREFIXES = ("/admin/", "/django-admin/", "/desk/")

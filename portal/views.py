@@ -16,7 +16,8 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
-    """Ready: the database answers, and the cache and broker when they are configured."""
+    """Ready: the database answers, and the cache and broker when they are configured; 503 (with
+    ``Retry-After``) naming the one that is down. Never cached; never a 500 (tests/faults)."""
     checks = {}
     status = 200
     try:
@@ -30,7 +31,9 @@ def readyz(request):
         from django.core.cache import cache
 
         cache.set("readyz", "1", 5)
-        checks["cache"] = "ok" if cache.get("readyz") == "1" else "error"
+        checks["cache"] = "ok" if cache.get("readyz") == "1" else "error: not stored"
+        if checks["cache"] != "ok":
+            status = 503
     except Exception as exc:  # noqa: BLE001
         checks["cache"] = f"error: {exc.__class__.__name__}"
         status = 503
@@ -46,7 +49,12 @@ def readyz(request):
             status = 503
     if status != 200:
         checks["status"] = "unavailable"
-    return JsonResponse(checks, status=status)
+    response = JsonResponse(checks, status=status)
+    if status != 200:
+        from .outage import RETRY_AFTER_SECONDS
+
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @require_GET

@@ -205,3 +205,14 @@ def stripe_test_double(settings):
             settings.STRIPE_JS_TEST_DOUBLE = False
             settings.STRIPE_API_BASE = None
             _reload_urls()
+
+
+@pytest.fixture(scope="session")
+def make_serve():
+    """`make serve` (production shape) on a free port, with its own PostgreSQL database and Redis DBs 12-13;
+    one per session, shared by the serve journey and Lighthouse (tests/e2e/serve.py)."""
+    from . import serve
+
+    proc, server = serve.start(ARTIFACTS / "serve")
+    yield server
+    serve.stop(proc)

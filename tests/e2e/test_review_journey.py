@@ -37,6 +37,7 @@ def test_kazakh_request_review_quote_expired_hold_new_dates_paid(catalogue, page
     page.fill("textarea[name=diagnosis]", "Вестибулярлық шваннома, 2,1 см, МРТ 2026 ж. наурыз")
     page.fill("textarea[name=prior_treatment]", "жоқ")
     page.fill("textarea[name=current_state]", "Сол құлақта есту нашарлаған, өзі жүреді")
+    page.check("input[name=consent]")
     shoot(page, "review-kk-1-request")
     page.locator("main form button[type=submit]").last.click()
     page.wait_for_url(re.compile(r"/kk/my/bookings/[A-Z0-9-]+/$"))
