@@ -17,6 +17,7 @@ from bookings.patients.admin import (  # also registers the read-only records an
     ReadOnly,
     ReadOnlyAdmin,
 )
+from bookings.trip import admin as _trip_admin  # noqa: F401 - registers the extras and the waitlist
 
 
 class WeeklyHoursInline(admin.TabularInline):
@@ -57,6 +58,12 @@ class BookingAdmin(ReadOnlyAdmin):
     list_filter = ("state",)
     search_fields = ("reference", "user__email")
     inlines = [BookingEventInline]
+    # health data (encrypted) is for the clinic with the patient's consent, through the desk, where reads are logged
+    exclude = ("questionnaire", "request_note", "decline_reason")
+
+    def get_queryset(self, request):
+        # bookings kept under a legal obligation after the patient's erasure are for their clinic only
+        return super().get_queryset(request).exclude(restriction__isnull=False)
 
 
 admin.site.register([Payment, Refund, WebhookEvent], ReadOnlyAdmin)

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from allauth.headless.contrib.ninja.security import x_session_token_auth
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone, translation
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 from ninja.security import APIKeyHeader, django_auth
 
 from bookings import errors
 from bookings.engine import holds, slots
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import cancellation, reasons
 from bookings.lifecycle import services as lifecycle
-from bookings.models import Booking, Hold
+from bookings.models import Booking, Hold, Quote
 from bookings.payments import services as payments_service
 from bookings.review import services as review
-from catalog.api import ApiError, OfferingOut, Problem, offering_out, responses, use_language
+from catalog.api import (
+    ApiError,
+    Each,
+    OfferingOut,
+    Pagination,
+    Problem,
+    offering_out,
+    responses,
+    use_language,
+)
 from catalog.models import Offering
-from portal.ratelimit import allow
+from portal.ratelimit import allow, parse
 
 
 class SessionToken(APIKeyHeader):
@@ -45,6 +56,25 @@ REACH = timedelta(days=731)
 # Statuses every operation can answer: 400 (a NUL byte, an unreadable body), 422 (a value of the wrong type);
 # with a login, 401; changing something with the session cookie, 403 when the CSRF token is missing.
 READ, READ_AUTH, WRITE_AUTH = (400, 422), (400, 401, 422), (400, 401, 403, 422)
+# What a domain refusal can answer (bookings.errors.HTTP_STATUS): 400, 409 (the state does not allow it), 503 (busy).
+DOMAIN = (400, 409, 503)
+
+
+class RateLimited(ApiError):
+    """429, with the seconds until the limit's window opens again (the ``Retry-After`` header)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "rate_limited", translation.gettext("Too many requests. Please wait a minute and "
+                                                                  "try again."))
+        self.retry_after = retry_after
+
+
+# Ids beyond PostgreSQL's bigint are refused before any query (they were a DataError there, a 500).
+MAX_ID = 2**63 - 1
+
+
+def known_id(value: int | None) -> bool:
+    return value is not None and 0 < value <= MAX_ID
 
 
 def user_of(request):
@@ -55,8 +85,8 @@ def user_of(request):
 def limited(request, scope):
     user = user_of(request)
     if not allow(scope, str(user.pk), settings.BOOKING_RATE_LIMIT):
-        raise ApiError(429, "rate_limited", translation.gettext("Too many requests. Please wait a minute and try "
-                                                                "again."))
+        period = parse(settings.BOOKING_RATE_LIMIT)[1]
+        raise RateLimited(max(1, period - int(time.time()) % period))
 
 
 def out_of_reach(day: date) -> bool:
@@ -80,7 +110,7 @@ def problem(exc: errors.BookingError, tz=None) -> Status:
     body = {"code": exc.code, "message": str(exc.message)}
     if isinstance(exc, errors.SlotTaken):
         body["alternatives"] = [option_out(o, tz) for o in exc.alternatives]
-    return Status(exc.status, body)
+    return Status(errors.http_status(exc), body)
 
 
 def booking_responses(ok: dict, *errors: int) -> dict:
@@ -110,16 +140,16 @@ def appointments_out(appointments, tz) -> list[dict]:
 
 
 @router.get("/offerings", response=responses({200: list[OfferingOut]}, *READ),
-            summary="Offerings of a service, or of a clinic")
+            summary="Offerings of a service, or of a clinic (a page: items, count, next)")
+@paginate(Pagination)
 def list_offerings(request, service: str | None = None, clinic: str | None = None, lang: str = "en"):
-    with translation.override(use_language(lang)):
-        qs = Offering.objects.filter(is_active=True, page__live=True, clinic__live=True).select_related(
-            "page", "clinic__city").order_by("price")
-        if service:
-            qs = qs.filter(page__slug=service)
-        if clinic:
-            qs = qs.filter(clinic__slug=clinic)
-        return [offering_out(o) for o in qs[:200]]
+    lang = use_language(lang)
+    qs = Offering.objects.bookable().select_related("page", "clinic__city").order_by("price", "id")
+    if service:
+        qs = qs.filter(page__slug=service)
+    if clinic:
+        qs = qs.filter(clinic__slug=clinic)
+    return Each(qs, offering_out, lang)
 
 
 class SessionOut(Schema):
@@ -143,6 +173,8 @@ class SlotsOut(Schema):
 @router.get("/offerings/{offering_id}/slots", response=booking_responses({200: SlotsOut}, *READ),
             summary="Free slots (or whole-course start options) between two local dates")
 def offering_slots(request, offering_id: int, start: date, end: date):
+    if not known_id(offering_id):
+        return problem(errors.BookingError(translation.gettext("This treatment cannot be booked at the moment."), "not_bookable"))
     try:
         offering = holds.get_offering(offering_id)
     except errors.BookingError as exc:
@@ -192,6 +224,8 @@ def hold_out(hold: Hold) -> dict:
 def create_hold(request, payload: HoldIn):
     limited(request, "hold")
     user = user_of(request)
+    if not known_id(payload.offering):
+        return problem(errors.BookingError(translation.gettext("This treatment cannot be booked at the moment."), "not_bookable"))
     try:
         offering = holds.get_offering(payload.offering)
     except errors.BookingError as exc:
@@ -213,11 +247,14 @@ def get_hold(request, hold_id: UUID):
     return hold_out(get_object_or_404(Hold, pk=hold_id, user=user_of(request)))
 
 
-@router.delete("/holds/{hold_id}", auth=AUTH, response=responses({204: None}, *WRITE_AUTH, 404),
+@router.delete("/holds/{hold_id}", auth=AUTH, response=booking_responses({204: None}, *WRITE_AUTH, 404, 409, 503),
                summary="Release a hold")
 def delete_hold(request, hold_id: UUID):
     hold = get_object_or_404(Hold, pk=hold_id, user=user_of(request))
-    holds.release_hold(user_of(request), hold)
+    try:
+        holds.release_hold(user_of(request), hold)
+    except errors.BookingError as exc:
+        return problem(exc)
     return Status(204, None)
 
 
@@ -275,8 +312,8 @@ def create_booking(request, payload: BookingIn):
             hold = get_object_or_404(Hold, pk=payload.hold, user=user)
             booking = lifecycle.create_booking_from_hold(user, hold)
         elif payload.quote:
-            from bookings.models import Quote
-
+            if not known_id(payload.quote):
+                raise Http404
             quote = get_object_or_404(Quote, pk=payload.quote, booking__user=user)
             if not payload.start or not payload.client_key:
                 raise errors.BookingError(translation.gettext("Give a start and a client key to accept a quote."),
@@ -290,6 +327,8 @@ def create_booking(request, payload: BookingIn):
 
 
 def my_booking(request, booking_id) -> Booking:
+    if not known_id(booking_id):
+        raise Http404
     return get_object_or_404(Booking.objects.select_related("clinic__city"), pk=booking_id, user=user_of(request))
 
 
@@ -345,7 +384,7 @@ def reschedule(request, booking_id: int, payload: MoveIn):
 
 
 class CancelIn(Schema):
-    reason: str = cancellation.PATIENT
+    reason: str = reasons.PATIENT
 
 
 class CancelOut(Schema):
@@ -355,23 +394,44 @@ class CancelOut(Schema):
     explanation: str
 
 
-@router.get("/bookings/{booking_id}/cancel", auth=AUTH, response=responses({200: CancelOut}, *READ_AUTH, 404),
+def cancel_refusal(booking: Booking, reason: str, retry_ok: bool = False) -> Status | None:
+    """The API's door to the one rule, ``Booking.can_cancel``: None when the patient may cancel with ``reason`` now
+    (or, with ``retry_ok``, when it is a retry of a cancellation already done), else the refusal: an unknown
+    reason 400, the clinic's reason 403 (it would refund in full), a state that cannot be cancelled 409."""
+    if booking.can_cancel(reasons.PATIENT_SIDE, reason):
+        return None
+    entry = reasons.REASONS.get(reason)
+    if entry is None:
+        return problem(errors.BookingError(translation.gettext("Unknown cancellation reason."), "reason"))
+    if entry.by != reasons.PATIENT_SIDE:
+        return problem(errors.BookingError(translation.gettext("Only the clinic can give this reason."),
+                                           "reason_not_allowed"))
+    if retry_ok and booking.state in (Booking.CANCELLED, Booking.REFUNDED):
+        return None
+    return problem(errors.InvalidTransition(translation.gettext("This booking can no longer be cancelled."),
+                                            "invalid_state"))
+
+
+@router.get("/bookings/{booking_id}/cancel", auth=AUTH,
+            response=responses({200: CancelOut}, *READ_AUTH, 403, 404, 409),
             summary="What cancelling now would refund (changes nothing)")
-def cancel_preview(request, booking_id: int, reason: str = cancellation.PATIENT):
+def cancel_preview(request, booking_id: int, reason: str = reasons.PATIENT):
     booking = my_booking(request, booking_id)
-    if reason not in cancellation.CANCEL_REASONS or reason in (cancellation.CLINIC_CANCELLED, cancellation.UNFIT_ON_ARRIVAL):
-        return Status(400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))})
+    refusal = cancel_refusal(booking, reason)
+    if refusal:
+        return refusal
     q = cancellation.refund_due(booking, reason)
     return {"state": booking.state, "refund": q.amount, "paid": q.paid, "explanation": q.explanation}
 
 
 @router.post("/bookings/{booking_id}/cancel", auth=AUTH,
              response=booking_responses({200: CancelOut}, *WRITE_AUTH, 404, 409, 503),
-             summary="Cancel; the refund owed under the policy is computed and started")
+             summary="Cancel with one of the patient's reasons; the refund owed under the policy is started")
 def cancel(request, booking_id: int, payload: CancelIn):
     booking = my_booking(request, booking_id)
-    if payload.reason not in (cancellation.PATIENT, cancellation.VISA_REFUSED):
-        return Status(400, {"code": "reason", "message": str(translation.gettext("Unknown cancellation reason."))})
+    refusal = cancel_refusal(booking, payload.reason, retry_ok=True)
+    if refusal:
+        return refusal
     try:
         booking, q = cancellation.cancel_booking(booking, user_of(request), payload.reason)
     except errors.BookingError as exc:

@@ -4,11 +4,20 @@ Also the API's shared error shape (``Problem``: ``{"code", "message"}``) and ``A
 imports them from here (portal/api.py imports both routers, so they cannot live there).
 """
 
+import json
+from typing import Any
+from urllib.parse import urlencode
+
 from django.conf import settings
+from django.http import HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination
+from pydantic import TypeAdapter
+
+from portal import pagecache
 
 from .forms import CatalogueFilterForm
 from .models import Offering, ServicePage, SpecialtyPage
@@ -35,9 +44,79 @@ class ApiError(HttpError):
         self.code = code
 
 
+class FieldProblem(Schema):
+    """One value that could not be read: where it was (``query.start``, ``body.offering``...) and why."""
+
+    field: str
+    message: str
+
+
+class ValidationProblem(Problem):
+    """A 422: the values of the wrong type or shape, each in ``fields`` (code ``invalid``)."""
+
+    fields: list[FieldProblem]
+
+
 def responses(ok: dict, *errors: int, problem=Problem) -> dict:
-    """The ``response=`` of an operation: its success body(ies) and a ``Problem`` for each error status."""
-    return {**ok, **{status: problem for status in errors}}
+    """The ``response=`` of an operation: its success body(ies) and a ``Problem`` for each error status
+    (a ``ValidationProblem`` for 422)."""
+    return {**ok, **{status: ValidationProblem if status == 422 else problem for status in errors}}
+
+
+class Pagination(LimitOffsetPagination):
+    """Every list of the API: ``limit`` (1-100, 50 by default) items from ``offset`` (at most 100,000: bounded
+    before it reaches the database), answered as ``{items, count, next}``; ``next`` is the address of the
+    following page, null on the last one."""
+
+    class Input(Schema):
+        limit: int = Field(50, ge=1, le=MAX_LIMIT)
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+    class Output(Schema):
+        items: list[Any]
+        count: int
+        next: str | None
+
+    def __init__(self, **kwargs):
+        super().__init__(max_limit=MAX_LIMIT, **kwargs)
+
+    def paginate_queryset(self, queryset, pagination, request, **params):
+        return page_of(queryset, pagination.limit, pagination.offset, request)
+
+
+def next_page(request, count: int, limit: int, offset: int, params: dict | None = None) -> str | None:
+    """The address of the page after ``[offset, offset + limit)``, or None; from ``params`` (else the query)."""
+    if offset + limit >= count:
+        return None
+    query = dict(request.GET.items()) if params is None else {k: v for k, v in params.items() if v is not None}
+    query.update(limit=limit, offset=offset + limit)
+    return f"{request.path}?{urlencode(sorted(query.items()))}"
+
+
+class Each:
+    """A queryset whose items are converted by ``convert`` (in ``lang``) only for the page taken of it."""
+
+    def __init__(self, queryset, convert, lang: str | None = None):
+        self.queryset, self.convert, self.lang = queryset, convert, lang
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, window: slice) -> list:
+        with translation.override(self.lang):
+            return [self.convert(item) for item in self.queryset[window]]
+
+
+def page_of(items, limit: int, offset: int, request, params: dict | None = None) -> dict:
+    """One page of a queryset, an ``Each`` or a list: ``{items, count, next}``."""
+    count = len(items) if isinstance(items, list | tuple) else items.count()
+    return {"items": list(items[offset: offset + limit]), "count": count,
+            "next": next_page(request, count, limit, offset, params)}
+
+
+def paged(schema) -> type[Schema]:
+    """The OpenAPI shape of a page of ``schema`` (what ``@paginate(Pagination)`` answers)."""
+    return type(f"Paged{schema.__name__}", (Pagination.Output,), {"__annotations__": {"items": list[schema]}})
 
 
 class OfferingOut(Schema):
@@ -72,6 +151,14 @@ class ServiceOut(Schema):
     price_from: int | None
     typical_sessions: int
     typical_stay_days: int
+
+
+PagedServiceOut = paged(ServiceOut)
+SERVICE_LIST = TypeAdapter(PagedServiceOut)
+# the columns a listed service needs (a page row has a column per language of each translated field)
+SERVICE_COLUMNS = ("id", "title", "slug", "url_path", "path", "depth", "summary", "typical_stay_days",
+                   "typical_sessions", "content_type_id", "live")
+SERVICES_CACHE = pagecache.LocalLRU(256, 16 * 1024 * 1024)
 
 
 class ServiceDetailOut(ServiceOut):
@@ -117,27 +204,37 @@ def offering_out(o: Offering) -> dict:
     }
 
 
-def service_out(s, specialties) -> dict:
+def service_out(s, specialties, request=None) -> dict:
+    """With the ``request``, Wagtail reads the sites' root paths once for it, not from the cache per service."""
     spec = specialties.get(s.path[: -ServicePage.steplen])
     return {
         "slug": s.slug, "name": s.title, "specialty": spec.slug if spec else None, "summary": s.summary or "",
-        "url": s.get_url() or "", "price_from": getattr(s, "price_from", None),
+        "url": s.get_url(request) or "", "price_from": getattr(s, "price_from", None),
         "typical_sessions": s.typical_sessions, "typical_stay_days": s.typical_stay_days,
     }
 
 
-@router.get("/services", response=responses({200: list[ServiceOut]}, 400, 422),
-            summary="Search and filter the catalogue")
+@router.get("/services", response=responses({200: PagedServiceOut}, 400, 422),
+            summary="Search and filter the catalogue (a page: items, count, next)")
 def list_services(request, filters: Query[ServiceFilters]):
     lang = use_language(filters.lang)
-    form = CatalogueFilterForm(filters.dict(exclude={"lang", "limit", "offset"}, exclude_none=True))
-    if not form.is_valid():
-        raise ApiError(400, "filters", "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-    limit, offset = filters.limit, filters.offset
-    with translation.override(lang):
-        specialties = {s.path: s for s in SpecialtyPage.objects.live()}
-        services = filtered_services(None, form.cleaned_data).order_by("-relevance", "title")[offset: offset + limit]
-        return [service_out(s, specialties) for s in services]
+    # The answer for these (validated) parameters, as this process last serialised it for the current
+    # page-cache version: publishing, prices and rates bump that version in every process.
+    key = (pagecache.current_version(), json.dumps(filters.dict(), sort_keys=True))
+    body = SERVICES_CACHE.get(key)
+    if body is None:
+        form = CatalogueFilterForm(filters.dict(exclude={"lang", "limit", "offset"}, exclude_none=True))
+        if not form.is_valid():
+            raise ApiError(400, "filters", "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        limit, offset = filters.limit, filters.offset
+        with translation.override(lang):
+            specialties = {s.path: s for s in SpecialtyPage.objects.live()}
+            found = filtered_services(None, form.cleaned_data).order_by("-relevance", "title")
+            page = page_of(found.only(*SERVICE_COLUMNS), limit, offset, request, filters.dict())
+            page["items"] = [service_out(s, specialties, request) for s in page["items"]]
+            body = SERVICE_LIST.dump_json(SERVICE_LIST.validate_python(page))
+        SERVICES_CACHE.set(key, body, len(body))
+    return HttpResponse(body, content_type="application/json; charset=utf-8")
 
 
 @router.get("/services/{slug}", response=responses({200: ServiceDetailOut}, 400, 404, 422),
@@ -155,8 +252,8 @@ def get_service(request, slug: str, lang: str = "en"):
         if service is None:
             raise ApiError(404, "not_found", gettext("There is no such service."))
         specialties = {s.path: s for s in SpecialtyPage.objects.live()}
-        offerings = (service.offerings.filter(is_active=True).select_related("page", "clinic__city")
-                     .order_by("price"))
+        offerings = (service.offerings.bookable().filter(kind=Offering.TREATMENT)  # consultations: not here yet
+                     .select_related("page", "clinic__city").order_by("price"))
         data = service_out(service, specialties)
         data["price_from"] = min((o.price for o in offerings), default=None)
         data.update({

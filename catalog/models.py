@@ -310,10 +310,11 @@ class ServicePage(LanguagePreviewMixin, ImportKeyMixin, Page):
         from .currency import display_currency
 
         context = super().get_context(request, *args, **kwargs)
-        context["offerings"] = list(
-            self.offerings.filter(is_active=True, clinic__live=True)
-            .select_related("clinic", "clinic__city").order_by("price")
-        )
+        offerings = self.offerings.select_related("clinic", "clinic__city").order_by("price")
+        if isinstance(offerings, models.QuerySet):
+            context["offerings"] = list(offerings.bookable())
+        else:  # an editor's preview: the offerings in the form, not yet saved; the page itself need not be live
+            context["offerings"] = [o for o in offerings if o.is_bookable(page_live=True)]
         context["currency"] = display_currency(request)
         context["missing_translation"] = missing_translation(self, ("summary", "description", "course"))
         context["json_ld"] = json_ld({
@@ -427,7 +428,7 @@ class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
 
         context = super().get_context(request, *args, **kwargs)
         context["offerings"] = list(
-            Offering.objects.filter(clinic=self, is_active=True, page__live=True)
+            Offering.objects.bookable().filter(clinic=self)
             .select_related("page").order_by("page__title")
         )
         context["currency"] = display_currency(request)
@@ -441,6 +442,14 @@ class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
         return context
 
 
+class OfferingQuerySet(models.QuerySet):
+    def bookable(self):
+        """What a patient may see and book: an active offering on a published service page at a published clinic.
+
+        The one rule: service and clinic pages, the catalogue filters, both APIs and the hold all ask it."""
+        return self.filter(is_active=True, page__live=True, clinic__live=True)
+
+
 class Offering(Orderable):
     """A clinic's offer of a service: price, deposit, course shape, and whether a clinician reviews first."""
 
@@ -449,6 +458,12 @@ class Offering(Orderable):
         (SINGLE, _("One session")),
         (CONSECUTIVE, _("One session each working day")),
         (DAYS, _("Sessions on given days")),
+    ]
+    TREATMENT, CONSULTATION, SECOND_OPINION = "treatment", "consultation", "second_opinion"
+    KIND_CHOICES = [
+        (TREATMENT, _("Treatment")),
+        (CONSULTATION, _("Online consultation with a specialist (video call; the resource is a clinician)")),
+        (SECOND_OPINION, _("Second opinion from records (no call)")),
     ]
     page = ParentalKey(ServicePage, on_delete=models.CASCADE, related_name="offerings")
     clinic = models.ForeignKey(ClinicPage, on_delete=models.PROTECT, related_name="offerings",
@@ -473,9 +488,13 @@ class Offering(Orderable):
                                                     validators=[MinValueValidator(5)])
     is_active = models.BooleanField(_("bookable"), default=True)
     is_demo = models.BooleanField(_("demo figures"), default=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=KIND_CHOICES, default=TREATMENT, db_index=True,
+                            help_text=_("An online consultation is booked and paid like a direct slot; its "
+                                        "resource is the clinician."))
 
     panels = [
         FieldPanel("clinic"),
+        FieldPanel("kind"),
         FieldRowPanel([FieldPanel("price"), FieldPanel("deposit"), FieldPanel("currency")]),
         FieldRowPanel([FieldPanel("sessions"), FieldPanel("session_minutes"), FieldPanel("stay_days")]),
         FieldRowPanel([FieldPanel("spacing"), FieldPanel("spacing_offsets")]),
@@ -489,6 +508,14 @@ class Offering(Orderable):
         constraints = [
             models.CheckConstraint(condition=models.Q(deposit__lte=models.F("price")), name="deposit_not_above_price"),
         ]
+
+
+    objects = OfferingQuerySet.as_manager()
+
+    def is_bookable(self, page_live: bool | None = None) -> bool:
+        """The same rule as ``Offering.objects.bookable()``, for one offering already in hand (``page_live``
+        stands in for the page's state in an editor's preview of a page not yet published)."""
+        return self.is_active and (self.page.live if page_live is None else page_live) and self.clinic.live
 
     def __str__(self):
         return f"{self.page.title} @ {self.clinic.title}"

@@ -5,12 +5,15 @@ from django.db.models import Case, Count, Exists, IntegerField, Min, OuterRef, Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from portal import pagecache
+
 from .currency import display_currency
 from .forms import CatalogueFilterForm
 from .models import City, ClinicPage, Offering, ServicePage, SpecialtyPage, fold, search_filter, title_filter
 
 PER_PAGE = 20
 MAX_TERMS = 8
+UNCACHED_FILTERS = ("q", "price_min", "price_max", "stay_max")
 
 
 def filtered_services(index_page, data):
@@ -32,7 +35,7 @@ def filtered_services(index_page, data):
     if data.get("specialty"):
         spec = SpecialtyPage.objects.live().filter(slug=data["specialty"]).only("path").first()
         services = services.filter(path__startswith=spec.path) if spec else services.none()
-    offers = Offering.objects.filter(page=OuterRef("pk"), is_active=True, clinic__live=True)
+    offers = Offering.objects.bookable().filter(page=OuterRef("pk"), kind=Offering.TREATMENT)  # not consultations
     if data.get("city"):
         offers = offers.filter(clinic__city__slug=data["city"])
     if data.get("clinic"):
@@ -73,14 +76,17 @@ def catalogue_context(request, index_page):
         service.specialty = by_path.get(service.path[: -ServicePage.steplen])
     query = request.GET.copy()
     query.pop("page", None)
+    cities = list(City.objects.all())
+    clinics = list(ClinicPage.objects.live().only("id", "title", "slug").order_by("title"))
+    declare_cacheable_query(request, form, data, page_obj, specialties, cities, clinics)
     return {
         "form": form,
         "page_obj": page_obj,
         "services": page_obj.object_list,
         "result_count": paginator.count,
         "specialties": specialties,
-        "cities": list(City.objects.all()),
-        "clinics": list(ClinicPage.objects.live().only("id", "title", "slug").order_by("title")),
+        "cities": cities,
+        "clinics": clinics,
         "currency": display_currency(request),
         "querystring": query.urlencode(),
         "filters_active": any(data.get(k) not in (None, "") for k in
@@ -88,3 +94,29 @@ def catalogue_context(request, index_page):
         "bad_page": str(page_number) != str(page_obj.number) and request.GET.get("page") is not None,
         "empty_message": _("No treatment matches these filters. Try fewer words or remove a filter."),
     }
+
+
+def declare_cacheable_query(request, form, data, page_obj, specialties, cities, clinics) -> None:
+    """Tell the page cache which listings it may store: the catalogue filtered by specialty, city and clinic
+    (values that exist) on a page that exists. A search, a price or stay bound, a refused value or a page number
+    past the end is rendered for its visitor and never stored, so junk queries create no cache entries."""
+    if (form.is_bound and not form.is_valid()) or any(data.get(k) not in (None, "") for k in UNCACHED_FILTERS):
+        request.page_cache_query = None
+        return
+    known = {"specialty": {s.slug for s in specialties}, "city": {c.slug for c in cities},
+             "clinic": {c.slug for c in clinics}}
+    params = {}
+    for name, slugs in known.items():
+        value = data.get(name)
+        if value:
+            if value not in slugs:
+                request.page_cache_query = None
+                return
+            params[name] = value
+    asked = request.GET.get("page")
+    if asked is not None:
+        if asked != str(page_obj.number):
+            request.page_cache_query = None
+            return
+        params["page"] = asked
+    pagecache.declare_query(request, params)

@@ -126,6 +126,15 @@ def load_demo() -> list[str]:
     _maintenance_day(created)
     _staff(created)
     _contact_channels(created)
+    from bookings.consult.demo import load_consultations
+
+    load_consultations(created)  # online consultations and second opinions (issue 11)
+    from bookings.trip.demo import load as load_trip_demo
+
+    load_trip_demo(created, DEMO_PASSWORD)  # extras, entry rules, a waitlist entry (issue 11)
+    from bookings.patients.demo import load as load_patients
+
+    load_patients(created, DEMO_PASSWORD)  # patients with complete profiles, records, consents (issue 10)
     return created
 
 

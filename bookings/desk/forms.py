@@ -187,15 +187,3 @@ class DeclineForm(forms.Form):
                              help_text=_("The patient reads this. Say why, and what they could do instead."))
 
 
-class MessageForm(forms.Form):
-    body = forms.CharField(label=_("Message to the patient"), widget=forms.Textarea(attrs={"rows": 4}),
-                           max_length=5000)
-
-
-class CancelForm(forms.Form):
-    reason = forms.ChoiceField(label=_("Why"), initial="clinic_cancelled", required=False, choices=[
-        ("clinic_cancelled", _("The clinic cannot provide the treatment")),
-        ("unfit", _("The clinician found the patient unfit for treatment on arrival")),
-    ])
-    confirm = forms.BooleanField(label=_("I confirm that the clinic cancels this booking. "
-                                         "The patient gets a full refund of what they paid."))

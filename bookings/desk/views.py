@@ -14,18 +14,20 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings import errors
 from bookings.engine import availability as av
 from bookings.engine import calendar as calendar_service
-from bookings.lifecycle import cancellation, states
+from bookings.lifecycle import cancellation, reasons, states
 from bookings.lifecycle import services as lifecycle
+from bookings.lifecycle.forms import CancelForm, MessageForm
 from bookings.models import Allocation, Appointment, AvailabilityException, Booking, PatientProfile, Resource
 from bookings.review import services as review
 from catalog.models import ClinicPage
@@ -33,15 +35,14 @@ from portal import l10n
 
 from .forms import (
     BuffersForm,
-    CancelForm,
     DeclineForm,
     ExceptionForm,
     HoursFormSet,
-    MessageForm,
     QuoteForm,
     within_reach,
 )
 
+TO_PATIENT = gettext_lazy("Message to the patient")
 QUEUE_STATES = [Booking.REQUESTED, Booking.UNDER_REVIEW, Booking.QUOTED]
 REVIEWABLE = {Booking.REQUESTED, Booking.UNDER_REVIEW, Booking.QUOTED}
 DAY_HIDDEN_BOOKING_STATES = [Booking.CANCELLED, Booking.DECLINED, Booking.EXPIRED, Booking.REFUNDED]
@@ -207,16 +208,12 @@ def week(request, resource_id):
     monday = first - timedelta(days=first.weekday())
     sunday = monday + timedelta(days=6)
     week_start, week_end = av.local_day_bounds(monday, tz)[0], av.local_day_bounds(sunday, tz)[1]
-    weekly = [av.WeeklyHours(w.weekday, w.start, w.end) for w in resource.weekly_hours.all()]
     exceptions = list(resource.exceptions.filter(end__gt=week_start - timedelta(days=1),
                                                  start__lt=week_end + timedelta(days=1)).order_by("start"))
-    open_ = av.open_ranges(
-        weekly, tz, monday - timedelta(days=1), sunday + timedelta(days=1),
-        extra=[(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.EXTRA],
-        closed=[(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.CLOSED])
+    open_ = calendar_service.open_hours(resource.weekly_hours.all(), exceptions, tz,
+                                        monday - timedelta(days=1), sunday + timedelta(days=1))
     allocations = list(
-        Allocation.objects.filter(resource=resource, live=True, start__lt=week_end, end__gt=week_start)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        Allocation.objects.blocking(now).filter(resource=resource, start__lt=week_end, end__gt=week_start)
         .select_related("appointment__booking__user", "appointment__offering__page", "appointment__hold__user")
         .order_by("start"))
     days = []
@@ -398,21 +395,42 @@ def _quote_initial(booking: Booking) -> dict:
             "valid_until": today + timedelta(days=14)}
 
 
+def booking_restriction(booking):
+    from bookings.models import Restriction
+
+    return Restriction.objects.filter(booking=booking).first()
+
+
 def _booking_page(request, booking, *, quote_form=None, decline_form=None, message_form=None, cancel_form=None,
                   open_panel=""):
+    from bookings.patients import consent, privacy
+    from portal.net import client_ip
+
     tz = booking.clinic.tz
+    # health data only with the patient's consent (or a legal obligation after erasure); every view is logged
+    may_read = consent.staff_may_read(request.user, booking)
     records = [{"record": r, "url": reverse("record_download", args=[r.id])}
-               for r in booking.records.order_by("-uploaded_at")]
+               for r in booking.records.order_by("-uploaded_at")] if may_read else []
     can_cancel = booking.is_live and Booking.CANCELLED in states.TRANSITIONS.get(booking.state, set())
-    profile = PatientProfile.objects.filter(user=booking.user).first()
+    profile = PatientProfile.objects.filter(user=booking.user).first() if may_read else None
+    if may_read:
+        ip = client_ip(request)
+        if booking.questionnaire or booking.request_note:
+            privacy.log_access(request.user, "questionnaire", patient_id=booking.user_id, booking=booking, ip=ip)
+        if profile is not None and (profile.family_name or profile.given_names):
+            privacy.log_access(request.user, "passport", patient_id=booking.user_id, booking=booking, ip=ip)
+    withdrawn = booking.consents.filter(withdrawn_at__isnull=False).order_by("-withdrawn_at").first()
     context = {
+        "may_read": may_read,
+        "consent_withdrawn_at": withdrawn.withdrawn_at if (withdrawn and not may_read) else None,
+        "restriction": booking_restriction(booking),
         "booking": booking, "clinic": booking.clinic, "patient": booking.user,
         "passport_name": " ".join(p for p in (getattr(profile, "family_name", ""), getattr(profile, "given_names", ""))
                                   if p),
         "citizenship": l10n.country_name(profile.citizenship.code) if profile and profile.citizenship else "",
         "language_name": l10n.language_name(booking.language),
         "patient_zone": l10n.zone_label(booking.patient_timezone) if booking.patient_timezone else "",
-        "questionnaire": _questionnaire_rows(booking.questionnaire),
+        "questionnaire": _questionnaire_rows(booking.questionnaire) if may_read else [],
         "records": records,
         "thread": booking.messages.select_related("author"),
         "quotes": booking.quotes.order_by("-version"),
@@ -424,8 +442,8 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
         "can_cancel": can_cancel,
         "quote_form": quote_form or QuoteForm(initial=_quote_initial(booking), tz=tz, prefix="quote"),
         "decline_form": decline_form or DeclineForm(prefix="decline"),
-        "message_form": message_form or MessageForm(prefix="message"),
-        "cancel_form": cancel_form or CancelForm(prefix="cancel"),
+        "message_form": message_form or MessageForm(prefix="message", label=TO_PATIENT),
+        "cancel_form": cancel_form or CancelForm(prefix="cancel", side=reasons.CLINIC_SIDE),
         "open_panel": open_panel,
         "tz_name": booking.clinic.zone_label,
     }
@@ -435,6 +453,29 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
 @desk_view
 def booking_detail(request, booking_id):
     return _booking_page(request, _booking(request, booking_id))
+
+
+@desk_view
+def booking_visa_letter(request, booking_id):
+    """The visa support letter of a confirmed booking, for the coordinator who sends it to an embassy; logged."""
+    from django.http import Http404, HttpResponse
+
+    from bookings.patients import consent, privacy
+    from bookings.patients.visa import build_visa_letter
+    from portal.net import client_ip
+
+    booking = _booking(request, booking_id)
+    profile = PatientProfile.objects.filter(user=booking.user).prefetch_related("companions").first()
+    if (booking.state != Booking.CONFIRMED or profile is None or not profile.visa_ready
+            or not consent.staff_may_read(request.user, booking)):
+        raise Http404()
+    pdf = build_visa_letter(booking, profile)
+    privacy.log_access(request.user, "visa_letter", patient_id=booking.user_id, booking=booking,
+                       ip=client_ip(request), action="download")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="visa-letter-{booking.reference}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @desk_view
@@ -491,12 +532,12 @@ def booking_decline(request, booking_id):
 @require_POST
 def booking_cancel(request, booking_id):
     booking = _booking(request, booking_id)
-    form = CancelForm(request.POST, prefix="cancel")
+    form = CancelForm(request.POST, prefix="cancel", side=reasons.CLINIC_SIDE)
     if not form.is_valid():
         messages.error(request, _("Tick the box to confirm the cancellation."))
         return _booking_page(request, booking, cancel_form=form, open_panel="cancel")
     try:
-        reason = form.cleaned_data["reason"] or cancellation.CLINIC_CANCELLED
+        reason = form.cleaned_data["reason"]
         booking, refund = cancellation.cancel_booking(booking, request.user, reason)
     except errors.BookingError as exc:
         messages.error(request, exc.message)
@@ -510,7 +551,7 @@ def booking_cancel(request, booking_id):
 @require_POST
 def booking_message(request, booking_id):
     booking = _booking(request, booking_id)
-    form = MessageForm(request.POST, prefix="message")
+    form = MessageForm(request.POST, prefix="message", label=TO_PATIENT)
     if not form.is_valid():
         messages.error(request, _("Please write a message."))
         return _booking_page(request, booking, message_form=form, open_panel="message")

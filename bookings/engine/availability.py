@@ -249,7 +249,7 @@ def blocked_window(cal: ResourceCalendar, session: Range) -> Range:
     return _utc(session[0]) - cal.buffer_before, _utc(session[1]) + cal.buffer_after
 
 
-def _inside(ranges: list[Range], s: datetime, e: datetime) -> bool:
+def inside(ranges: list[Range], s: datetime, e: datetime) -> bool:
     """``[s, e)`` lies inside one range of the normalized ``ranges``."""
     i = bisect_right(ranges, s, key=_start) - 1
     return i >= 0 and ranges[i][1] >= e
@@ -266,7 +266,7 @@ def _clear(busy: list[Range], s: datetime, e: datetime) -> bool:
 
 def _free_unit(cal: ResourceCalendar, s: datetime, e: datetime) -> int | None:
     # cal is prepared; s, e are UTC
-    if not (s < e and _inside(cal.open, s, e)):
+    if not (s < e and inside(cal.open, s, e)):
         return None
     ws, we = s - cal.buffer_before, e + cal.buffer_after
     for idx, busy in enumerate(cal.busy_units):

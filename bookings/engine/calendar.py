@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,7 +34,6 @@ class CalendarError(BookingError):
 class StrandedSessions(CalendarError):
     """The change would leave booked or held sessions outside the hours, and not all were acknowledged."""
 
-    status = 409
 
     def __init__(self, appointments):
         super().__init__(_("Some booked sessions would be outside the opening hours. Nothing was saved."),
@@ -179,8 +177,7 @@ def remove_exception(resource: Resource, exception: AvailabilityException | int,
 def live_appointments(resource: Resource, now: datetime | None = None):
     """Booked or (still) held sessions that have not ended yet and claim this resource."""
     now = now or timezone.now()
-    live_allocations = (Allocation.objects.filter(resource=resource, live=True)
-                        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)))
+    live_allocations = Allocation.objects.blocking(now).filter(resource=resource)
     return (Appointment.objects
             .filter(status__in=[Appointment.BOOKED, Appointment.HELD], end__gt=now,
                     id__in=live_allocations.values("appointment_id"))
@@ -189,9 +186,16 @@ def live_appointments(resource: Resource, now: datetime | None = None):
             .order_by("start"))
 
 
-def _inside(ranges: list[av.Range], start: datetime, end: datetime) -> bool:
-    start, end = start.astimezone(av.UTC), end.astimezone(av.UTC)
-    return any(s <= start and end <= e for s, e in ranges)
+def open_hours(weekly_rows: Iterable, exceptions: Iterable, tz, first_day, last_day) -> list[av.Range]:
+    """The one builder of a resource's open time: its weekly rows (models, HoursRow or availability.WeeklyHours)
+    between two local days, plus extra hours, minus closures. Slot search, the desk's week and the
+    stranded-session check all build hours here."""
+    exceptions = list(exceptions)
+    weekly = [av.WeeklyHours(r.weekday, r.start, r.end) for r in weekly_rows if r.end > r.start]
+    return av.open_ranges(
+        weekly, tz, first_day, last_day,
+        extra=[(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.EXTRA],
+        closed=[(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.CLOSED])
 
 
 def stranded_appointments(resource: Resource, new_weekly_rows=None, new_closure=None, *,
@@ -222,12 +226,9 @@ def stranded_appointments(resource: Resource, new_weekly_rows=None, new_closure=
                                                           start__lt=last + timedelta(days=1))
         if without_exception is not None:
             exceptions = exceptions.exclude(pk=without_exception.pk)
-        extra = [(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.EXTRA]
-        closed = [(e.start, e.end) for e in exceptions if e.kind == AvailabilityException.CLOSED]
-        weekly = [av.WeeklyHours(r.weekday, r.start, r.end) for r in rows if r.end > r.start]
-        open_ = av.open_ranges(weekly, tz, first.astimezone(tz).date() - timedelta(days=1),
-                               last.astimezone(tz).date() + timedelta(days=1), extra=extra, closed=closed)
+        open_ = open_hours(rows, exceptions, tz, first.astimezone(tz).date() - timedelta(days=1),
+                           last.astimezone(tz).date() + timedelta(days=1))
         for a in appointments:
-            if not _inside(open_, a.start, a.end):
+            if not av.inside(open_, a.start.astimezone(av.UTC), a.end.astimezone(av.UTC)):
                 stranded[a.pk] = a
     return sorted(stranded.values(), key=lambda a: (a.start, a.pk))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings.engine import availability as av
+from bookings.engine.locking import lock_resources
 from bookings.engine.slots import alternatives_near, booking_window, slot_options
 from bookings.errors import BookingError, Busy, SlotTaken
 from bookings.models import (
@@ -23,7 +24,6 @@ from bookings.models import (
     Booking,
     Hold,
     OfferingResource,
-    Resource,
 )
 from catalog.models import Offering
 
@@ -35,17 +35,9 @@ log = logging.getLogger("emhana.bookings")
 def get_offering(offering_id) -> Offering:
     offering = (Offering.objects.select_related("clinic", "clinic__city", "page")
                 .filter(pk=offering_id).first())
-    if offering is None or not offering.is_active or not offering.page.live or not offering.clinic.live:
+    if offering is None or not offering.is_bookable():
         raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
     return offering
-
-
-def lock_resources(resource_ids: list[int]):
-    """Lock the resource rows in id order (PostgreSQL); SQLite's IMMEDIATE transaction already serialises."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
-    list(Resource.objects.select_for_update().filter(id__in=resource_ids).order_by("id").values_list("id", flat=True))
 
 
 def release_stale(resource_ids, now: datetime) -> int:
@@ -76,6 +68,8 @@ def place_hold(user, offering: Offering, start: datetime, client_key: str, now: 
         if existing.offering_id != offering.id:
             raise BookingError(_("This request key was already used for another treatment."), code="client_key")
         return existing
+    if not offering.is_bookable():
+        raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
     if offering.review_required and booking is None:
         raise BookingError(_("A clinician must review your case before you can choose dates."), code="review_required")
     if start.tzinfo is None:

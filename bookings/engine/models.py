@@ -11,6 +11,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import Func, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -91,6 +92,12 @@ class OfferingResource(models.Model):
         constraints = [models.UniqueConstraint(fields=["offering", "resource"], name="offering_resource_once")]
 
 
+class ClinicMembershipQuerySet(models.QuerySet):
+    def works_for(self, user, clinic_id) -> bool:
+        """Is ``user`` on the staff of that clinic? (per-clinic access: desk, records, cancelling as the clinic)"""
+        return bool(getattr(user, "is_authenticated", False)) and self.filter(user=user, clinic_id=clinic_id).exists()
+
+
 class ClinicMembership(models.Model):
     """A staff member's role in one clinic. Staff see only their clinics, in the desk."""
 
@@ -99,6 +106,8 @@ class ClinicMembership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinic_memberships")
     clinic = models.ForeignKey("catalog.ClinicPage", on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=20, choices=ROLE_CHOICES, default=COORDINATOR)
+
+    objects = ClinicMembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "clinic"], name="membership_once")]
@@ -173,6 +182,17 @@ class Appointment(models.Model):
         indexes = [models.Index(fields=["start"])]
 
 
+class AllocationQuerySet(models.QuerySet):
+    def blocking(self, now=None):
+        """Allocations that take their resource's time at ``now``: live, and not a hold that has run out.
+
+        The one rule for "is this time taken": slot search, the desk's calendar, stranded-session checks and a
+        late payment's re-take all ask it. An expired hold is free at once, whether or not the sweep has run.
+        """
+        now = now or timezone.now()
+        return self.filter(live=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
 class Allocation(models.Model):
     """An appointment's claim on one unit of one resource, including buffers.
 
@@ -189,6 +209,8 @@ class Allocation(models.Model):
     live = models.BooleanField(default=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
+    objects = AllocationQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["resource", "live", "start"]), models.Index(fields=["resource", "end"])]
         constraints = [
@@ -202,4 +224,41 @@ class Allocation(models.Model):
                 condition=Q(live=True),
             ),
             models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="allocation_end_after_start"),
+        ]
+
+
+class WaitlistEntry(models.Model):
+    """A patient waiting for a free start on a scarce machine inside a window of days (bookings.engine.waitlist).
+
+    Served first come, first served: when a start frees up, the first waiting entry whose window holds it gets
+    the start held for ``WAITLIST_OFFER_MINUTES`` (an ordinary Hold, placed under the same resource locks); if
+    they let it pass, the entry lapses and the next one is offered."""
+
+    WAITING, OFFERED, BOOKED, LAPSED, LEFT, ENDED = "waiting", "offered", "booked", "lapsed", "left", "ended"
+    STATUS_CHOICES = [(WAITING, _("Waiting")), (OFFERED, _("Offered a time")), (BOOKED, _("Booked")),
+                      (LAPSED, _("Let the offer pass")), (LEFT, _("Left the waitlist")),
+                      (ENDED, _("Window passed"))]
+    OPEN = (WAITING, OFFERED)
+
+    offering = models.ForeignKey("catalog.Offering", on_delete=models.CASCADE, related_name="waitlist")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waitlist_entries")
+    booking = models.ForeignKey("bookings.Booking", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="waitlist_entries",
+                                help_text="For a treatment reviewed first: the quoted booking the start is for.")
+    window_start = models.DateField(_("earliest start"))
+    window_end = models.DateField(_("latest start"))
+    language = models.CharField(max_length=10, default="en")
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=WAITING)
+    hold = models.ForeignKey("bookings.Hold", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    offered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["offering", "status", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "offering"], condition=Q(status__in=["waiting", "offered"]),
+                                    name="waitlist_one_open_entry"),
+            models.CheckConstraint(condition=Q(window_end__gte=models.F("window_start")),
+                                   name="waitlist_window_order"),
         ]

@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 
 from bookings.engine import availability as av
+from bookings.engine.calendar import open_hours
 from bookings.models import (
     Allocation,
     AvailabilityException,
@@ -49,18 +49,16 @@ def load_calendars(offering: Offering, window_start: datetime, window_end: datet
         return Calendars(offering, [], tz)
     ids = [r.id for r in resources]
     max_buffer = timedelta(minutes=max(max(r.buffer_before_minutes, r.buffer_after_minutes) for r in resources))
-    weekly: dict[int, list[av.WeeklyHours]] = {i: [] for i in ids}
+    weekly: dict[int, list] = {i: [] for i in ids}
     for wh in WeeklyHours.objects.filter(resource_id__in=ids):
-        weekly[wh.resource_id].append(av.WeeklyHours(wh.weekday, wh.start, wh.end))
-    extra: dict[int, list] = {i: [] for i in ids}
-    closed: dict[int, list] = {i: [] for i in ids}
+        weekly[wh.resource_id].append(wh)
+    exceptions: dict[int, list] = {i: [] for i in ids}
     for ex in AvailabilityException.objects.filter(resource_id__in=ids, end__gt=window_start - timedelta(days=1),
                                                    start__lt=window_end + timedelta(days=1)):
-        (extra if ex.kind == AvailabilityException.EXTRA else closed)[ex.resource_id].append((ex.start, ex.end))
+        exceptions[ex.resource_id].append(ex)
     busy: dict[int, list[list]] = {r.id: [[] for _ in range(r.capacity)] for r in resources}
-    allocations = (Allocation.objects.filter(resource_id__in=ids, live=True, end__gt=window_start - max_buffer,
-                                             start__lt=window_end + max_buffer)
-                   .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    allocations = (Allocation.objects.blocking(now).filter(resource_id__in=ids, end__gt=window_start - max_buffer,
+                                                           start__lt=window_end + max_buffer)
                    .values_list("resource_id", "unit", "start", "end"))
     for resource_id, unit, start, end in allocations:
         units = busy[resource_id]
@@ -70,7 +68,7 @@ def load_calendars(offering: Offering, window_start: datetime, window_end: datet
     calendars = [
         av.prepare(av.ResourceCalendar(
             key=r.id,
-            open=av.open_ranges(weekly[r.id], tz, first_day, last_day, extra=extra[r.id], closed=closed[r.id]),
+            open=open_hours(weekly[r.id], exceptions[r.id], tz, first_day, last_day),
             busy_units=busy[r.id],
             buffer_before=timedelta(minutes=r.buffer_before_minutes),
             buffer_after=timedelta(minutes=r.buffer_after_minutes),

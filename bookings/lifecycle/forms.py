@@ -10,7 +10,7 @@ from datetime import datetime
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import reasons
 
 
 class SlotChoiceForm(forms.Form):
@@ -105,6 +105,12 @@ class RequestTreatmentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Preferred dates, questions, who will travel with you."),
     )
+    # explicit consent to process the answers and files and share them with the clinic (bookings.patients.consent)
+    consent = forms.BooleanField(
+        label=_("I agree to share my health data with the clinic (see the text above)."),
+        error_messages={"required": _("The clinic can only review your request with your consent. Tick the box "
+                                      "to agree.")},
+    )
     records = MultipleFileField(
         label=_("Medical records (optional)"),
         help_text=_("Reports, scans, discharge summaries (PDF, images, DICOM or a ZIP). Only this clinic can read "
@@ -127,10 +133,17 @@ class RequestTreatmentForm(forms.Form):
 
 
 class MessageForm(forms.Form):
+    """A message about one booking, from the patient or from the clinic's desk (``label`` says to whom)."""
+
     body = forms.CharField(
         label=_("Your message"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": _("Please write a message before sending.")},
     )
+
+    def __init__(self, *args, label=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if label:
+            self.fields["body"].label = label
 
     def clean_body(self):
         body = (self.cleaned_data.get("body") or "").strip()
@@ -139,16 +152,26 @@ class MessageForm(forms.Form):
         return body
 
 
-PATIENT_CANCEL_REASONS = (cancellation.PATIENT, cancellation.VISA_REFUSED)
+PATIENT_CANCEL_REASONS = reasons.reasons_for(reasons.PATIENT_SIDE)
 
 
 class CancelForm(forms.Form):
+    """Cancelling a booking, by the patient or by the clinic (``side``): only that side's reasons are offered."""
+
     reason = forms.ChoiceField(
         label=_("Why are you cancelling?"),
-        choices=[(key, cancellation.CANCEL_REASONS[key]) for key in PATIENT_CANCEL_REASONS],
         error_messages={"invalid_choice": _("Please choose a reason from the list.")},
     )
     confirm = forms.BooleanField(
         label=_("I understand that the booking will be cancelled and the dates released."),
         error_messages={"required": _("Please tick the box to confirm the cancellation.")},
     )
+
+    def __init__(self, *args, side=reasons.PATIENT_SIDE, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].choices = reasons.choices_for(side)
+        if side == reasons.CLINIC_SIDE:
+            self.fields["reason"].label = _("Why")
+            self.fields["reason"].initial = reasons.CLINIC_CANCELLED
+            self.fields["confirm"].label = _("I confirm that the clinic cancels this booking. "
+                                             "The patient gets a full refund of what they paid.")

@@ -10,6 +10,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bookings.lifecycle.reasons import REASONS
+from bookings.patients.crypto import EncryptedJSONField, EncryptedTextField
+
 
 def new_reference() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -41,9 +44,10 @@ class Booking(models.Model):
     service_title = models.CharField(max_length=300)
     language = models.CharField(max_length=10, default="en")
     patient_timezone = models.CharField(max_length=64, blank=True)
-    questionnaire = models.JSONField(default=dict, blank=True)
-    request_note = models.TextField(blank=True)
-    decline_reason = models.TextField(blank=True)
+    # health data, encrypted at rest (bookings.patients.crypto)
+    questionnaire = EncryptedJSONField(default=dict, blank=True)
+    request_note = EncryptedTextField(blank=True)
+    decline_reason = EncryptedTextField(blank=True)
     cancel_reason = models.CharField(max_length=40, blank=True)
     payment_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,6 +59,15 @@ class Booking(models.Model):
 
     def __str__(self):
         return f"{self.reference} {self.service_title}"
+
+    def can_cancel(self, by: str, reason: str) -> bool:
+        """May ``by`` (``"patient"`` or ``"clinic"``) cancel this booking now, giving ``reason``?
+
+        The reason must be one that side may give (bookings.lifecycle.reasons) and the booking's state must allow
+        cancelling (TRANSITIONS). Pages show the cancel button, forms offer reasons, the API and the service accept
+        a cancellation only through this."""
+        entry = REASONS.get(reason)
+        return entry is not None and entry.by == by and Booking.CANCELLED in TRANSITIONS.get(self.state, ())
 
     def current_quote(self):
         """The clinic's quote that stands (the newest version not superseded), or None."""
@@ -91,8 +104,24 @@ class Message(models.Model):
     booking = models.ForeignKey("bookings.Booking", on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     from_clinic = models.BooleanField(default=False)
-    body = models.TextField(_("message"), max_length=5000)
+    body = EncryptedTextField(_("message"), max_length=5000)  # encrypted at rest
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+# The states a booking may move to from each state: states.transition() checks every change against it.
+TRANSITIONS = {
+    Booking.REQUESTED: {Booking.UNDER_REVIEW, Booking.DECLINED, Booking.CANCELLED},
+    Booking.UNDER_REVIEW: {Booking.QUOTED, Booking.DECLINED, Booking.CANCELLED},
+    Booking.QUOTED: {Booking.QUOTED, Booking.AWAITING_PAYMENT, Booking.DECLINED, Booking.CANCELLED, Booking.EXPIRED},
+    # back to QUOTED: the hold ran out while the quote still stands, so the patient picks new dates in its window
+    Booking.AWAITING_PAYMENT: {Booking.CONFIRMED, Booking.CANCELLED, Booking.EXPIRED, Booking.QUOTED},
+    Booking.CONFIRMED: {Booking.COMPLETED, Booking.CANCELLED, Booking.REFUNDED},
+    Booking.EXPIRED: {Booking.CONFIRMED, Booking.REFUNDED},  # a late payment re-takes its still-free slot, or is refunded
+    Booking.CANCELLED: {Booking.REFUNDED},
+    Booking.COMPLETED: set(),
+    Booking.DECLINED: set(),
+    Booking.REFUNDED: set(),
+}

@@ -8,12 +8,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bookings.engine import availability as av
-from bookings.engine.holds import hold_is_live, lock_resources, place_hold, release_stale
+from bookings.engine.holds import hold_is_live, place_hold, release_stale
+from bookings.engine.locking import lock_resources
 from bookings.errors import BookingError, InvalidTransition
 from bookings.lifecycle.states import locked, transition
 from bookings.models import (
@@ -113,9 +113,9 @@ def _retake(booking: Booking, now: datetime) -> bool:
     lock_resources(resource_ids)
     release_stale(resource_ids, now)
     for a in allocations:
-        clash = (Allocation.objects.filter(resource_id=a.resource_id, unit=a.unit, live=True,
-                                           start__lt=a.end, end__gt=a.start)
-                 .exclude(pk=a.pk).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).exists())
+        clash = (Allocation.objects.blocking(now).filter(resource_id=a.resource_id, unit=a.unit,
+                                                         start__lt=a.end, end__gt=a.start)
+                 .exclude(pk=a.pk).exists())
         if clash:
             return False
     try:

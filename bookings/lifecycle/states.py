@@ -8,6 +8,7 @@ import logging
 from django.utils.translation import gettext as _
 
 from bookings.errors import InvalidTransition
+from bookings.lifecycle.models import TRANSITIONS  # noqa: F401  (the table lives beside Booking)
 from bookings.models import (
     Booking,
     BookingEvent,
@@ -18,19 +19,6 @@ log = logging.getLogger("emhana.bookings")
 
 
 
-TRANSITIONS = {
-    Booking.REQUESTED: {Booking.UNDER_REVIEW, Booking.DECLINED, Booking.CANCELLED},
-    Booking.UNDER_REVIEW: {Booking.QUOTED, Booking.DECLINED, Booking.CANCELLED},
-    Booking.QUOTED: {Booking.QUOTED, Booking.AWAITING_PAYMENT, Booking.DECLINED, Booking.CANCELLED, Booking.EXPIRED},
-    # back to QUOTED: the hold ran out while the quote still stands, so the patient picks new dates in its window
-    Booking.AWAITING_PAYMENT: {Booking.CONFIRMED, Booking.CANCELLED, Booking.EXPIRED, Booking.QUOTED},
-    Booking.CONFIRMED: {Booking.COMPLETED, Booking.CANCELLED, Booking.REFUNDED},
-    Booking.EXPIRED: {Booking.CONFIRMED, Booking.REFUNDED},  # a late payment re-takes its still-free slot, or is refunded
-    Booking.CANCELLED: {Booking.REFUNDED},
-    Booking.COMPLETED: set(),
-    Booking.DECLINED: set(),
-    Booking.REFUNDED: set(),
-}
 
 
 def transition(booking: Booking, to_state: str, actor=None, note: str = "", notify: str | None = None) -> Booking:

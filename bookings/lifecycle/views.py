@@ -29,7 +29,7 @@ from django.views.decorators.http import require_http_methods
 
 from bookings import errors
 from bookings.engine import holds, slots
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import cancellation, reasons
 from bookings.lifecycle import services as lifecycle
 from bookings.lifecycle.forms import (
     PATIENT_CANCEL_REASONS,
@@ -38,7 +38,7 @@ from bookings.lifecycle.forms import (
     RequestTreatmentForm,
     SlotChoiceForm,
 )
-from bookings.models import Appointment, Booking, PatientProfile
+from bookings.models import Appointment, Booking, PatientProfile, Payment
 from bookings.review import services as review
 from catalog.models import Offering
 
@@ -131,6 +131,9 @@ def next_step(booking: Booking) -> str:
         Booking.EXPIRED: _("The time to pay ran out and the dates were released. You can choose a time again."),
         Booking.REFUNDED: _("This booking was refunded."),
     }
+    if booking.state == Booking.CANCELLED and not Payment.objects.filter(booking=booking,
+                                                                          state=Payment.SUCCEEDED).exists():
+        return _("This booking is cancelled. Nothing was paid, so nothing is owed.")
     return texts.get(booking.state, "")
 
 
@@ -274,7 +277,7 @@ def book_offering(request, offering_id):
 def _slot_error_page(request, offering, exc: errors.BookingError, **kwargs):
     """The slot picker again with the refusal: a lost race (409) also lists the free times nearby."""
     alternatives = exc.alternatives if isinstance(exc, errors.SlotTaken) else None
-    return _slot_page(request, offering, status=exc.status if exc.status < 500 else 503, error=str(exc.message),
+    return _slot_page(request, offering, status=min(errors.http_status(exc), 503), error=str(exc.message),
                       alternatives=alternatives, **kwargs)
 
 
@@ -320,6 +323,10 @@ def _create_request(request, offering, form, uploads):
         with transaction.atomic():
             booking = review.request_treatment(request.user, offering, note=form.cleaned_data["note"].strip(),
                                                  questionnaire=form.questionnaire())
+            from bookings.patients import consent
+            from portal.net import client_ip
+
+            consent.give(booking, request.user, ip=client_ip(request))  # asked in the form, before anything is shared
             for upload in (form.cleaned_data.get("records") or []) if uploads else []:
                 stored.append(store_record(request.user, upload, booking=booking))
     except errors.BookingError as exc:
@@ -426,7 +433,7 @@ def accept_quote(request, reference):
             except errors.SlotTaken as exc:
                 error, status, alternatives = str(exc.message), 409, exc.alternatives
             except errors.BookingError as exc:
-                error, status = str(exc.message), exc.status if exc.status < 500 else 503
+                error, status = str(exc.message), min(errors.http_status(exc), 503)
     tz = booking.clinic.tz
     patient_tz = patient_zone(request.user)
     shown_tz = patient_tz if patient_tz and str(patient_tz) != str(tz) else None
@@ -469,7 +476,7 @@ def cancel(request, reference):
         status = 400
     else:
         initial = request.GET.get("reason")
-        form = CancelForm(initial={"reason": initial if initial in PATIENT_CANCEL_REASONS else cancellation.PATIENT})
+        form = CancelForm(initial={"reason": initial if initial in PATIENT_CANCEL_REASONS else reasons.PATIENT})
     previews = [{"reason": key, "label": cancellation.CANCEL_REASONS[key], "refund": cancellation.refund_due(booking, key)}
                 for key in PATIENT_CANCEL_REASONS]
     return render(request, "bookings/cancel.html", {"booking": booking, "form": form, "previews": previews,
@@ -513,7 +520,7 @@ def checkout(request, reference):
     expired = bool(booking.payment_due_at and booking.payment_due_at <= now)
     seconds_left = int((booking.payment_due_at - now).total_seconds()) if booking.payment_due_at and not expired \
         else 0
-    if_paid = cancellation.refund_due(booking, cancellation.PATIENT, now, paid=booking.deposit)
+    if_paid = cancellation.refund_due(booking, reasons.PATIENT, now, paid=booking.deposit)
     return render(request, "bookings/checkout.html", {
         "test_payments": bool(getattr(settings, "STRIPE_JS_TEST_DOUBLE", False)),
         "balance": max(0, booking.price - booking.deposit),

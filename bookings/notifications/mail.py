@@ -81,23 +81,22 @@ def send_booking_email(booking_id: int, kind: str, key: str | None = None) -> bo
     if kind not in PATIENT_KINDS or not booking.user.email:
         return False
     key = key or f"booking:{booking.pk}:{kind}"
+    # The "sent" mark and the delivery commit together: a worker killed between them (OOM, a lost machine) leaves
+    # no mark, so the redelivered task sends it (tests/faults/test_worker_kill.py). A second worker sending the
+    # same key waits on the uncommitted row and then finds it taken: each email goes once.
     try:
         with transaction.atomic():
             NotificationLog.objects.create(key=key, booking=booking)
+            # The clinic's zone is activated too, so that nothing in the templates falls back to UTC (a Celery
+            # task has no zone of its own); every time is also formatted explicitly in its zone.
+            with translation.override(booking.language or "en"), timezone.override(booking.clinic.tz):
+                context = email_context(booking, kind)
+                subject = render_to_string("bookings/email/subject.txt", context).strip()
+                body = render_to_string("bookings/email/body.txt", context)
+                message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [booking.user.email])
+                if kind in (Booking.CONFIRMED, "reminder_7d", "reminder_1d", "rescheduled"):
+                    message.attach(f"{booking.reference}.ics", booking_ics(booking), "text/calendar")
+                message.send()
     except IntegrityError:
         return False
-    try:
-        # The clinic's zone is activated too, so that nothing in the templates falls back to UTC (a Celery
-        # task has no zone of its own); every time is also formatted explicitly in its zone.
-        with translation.override(booking.language or "en"), timezone.override(booking.clinic.tz):
-            context = email_context(booking, kind)
-            subject = render_to_string("bookings/email/subject.txt", context).strip()
-            body = render_to_string("bookings/email/body.txt", context)
-            message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [booking.user.email])
-            if kind in (Booking.CONFIRMED, "reminder_7d", "reminder_1d", "rescheduled"):
-                message.attach(f"{booking.reference}.ics", booking_ics(booking), "text/calendar")
-            message.send()
-    except Exception:
-        NotificationLog.objects.filter(key=key).delete()  # let a retry send it
-        raise
     return True

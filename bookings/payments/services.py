@@ -39,16 +39,12 @@ def decline_message(code: str | None) -> str:
 
 
 class PaymentFailed(BookingError):
-    status = 402
-
     def __init__(self, payment: Payment, code: str | None):
         super().__init__(decline_message(code), code=code or "payment_failed")
         self.payment = payment
 
 
 class ProviderDown(BookingError):
-    status = 503
-
     def __init__(self):
         super().__init__(_("The payment service is not answering. Nothing was charged and your booking is kept; "
                            "please try again in a few minutes."), code="provider_unavailable")

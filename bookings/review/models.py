@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from bookings.patients.crypto import EncryptedTextField
+
 
 class Quote(models.Model):
     """A clinic's versioned offer after review: amount, deposit, what is included, dates, valid until."""
@@ -18,7 +20,7 @@ class Quote(models.Model):
     deposit = models.BigIntegerField(_("deposit (minor units)"))
     currency = models.CharField(max_length=3, default="KZT")
     included = models.TextField(_("what is included"), blank=True)
-    treatment_plan = models.TextField(_("treatment plan"), blank=True)
+    treatment_plan = EncryptedTextField(_("treatment plan"), blank=True)  # the clinician's notes, encrypted
     window_start = models.DateField(_("earliest start"))
     window_end = models.DateField(_("latest start"))
     valid_until = models.DateTimeField(_("valid until"))

@@ -29,6 +29,8 @@ log = logging.getLogger("emhana.bookings")
 
 def request_treatment(user, offering: Offering, note: str = "", questionnaire: dict | None = None) -> Booking:
     """Review-first: the patient asks for a treatment; the clinic reviews before any dates or payment."""
+    if not offering.is_bookable():
+        raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
     if not offering.review_required:
         raise BookingError(_("This treatment can be booked directly; choose a date instead."), code="direct")
     with transaction.atomic():

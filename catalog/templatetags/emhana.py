@@ -36,25 +36,73 @@ def converted(amount, display):
     return f"≈\u00a0{_group(value)}\u00a0{display.code}"
 
 
+_SITE_ROOTS: dict = {}
+SITE_ROOTS_SECONDS = 60
+
+
+def site_roots(code: str) -> list:
+    """The sites' root paths in a language, kept in this process for the page-cache version (and a minute, for
+    an edited Site): wagtail-modeltranslation reads them from the cache once per language otherwise."""
+    import time
+
+    from wagtail.models import Site
+
+    from portal.pagecache import current_version
+
+    now = time.monotonic()
+    version = current_version()
+    found = _SITE_ROOTS.get(code)
+    if found is None or found[0] != version or now - found[1] > SITE_ROOTS_SECONDS:
+        with translation.override(code):
+            found = _SITE_ROOTS[code] = (version, now, list(Site.get_site_root_paths()))
+    return found[2]
+
+
+def page_url_in(page, code: str, request):
+    """The page's address in language ``code``, as ``page.get_url(request)`` gives it, from the page's
+    translated url_path column (no site or page lookups); with several sites, Wagtail's own answer."""
+    from django.urls import reverse
+    from wagtail.coreutils import WAGTAIL_APPEND_SLASH
+
+    roots = site_roots(code)
+    if len(roots) != 1 or not hasattr(page, "url_path"):
+        with translation.override(code):
+            return page.get_url(request)
+    _site_id, root_path, _root_url, *_rest = roots[0]
+    with translation.override(code):
+        url_path = page.url_path
+        if not url_path or not url_path.startswith(root_path):
+            return None
+        path = reverse("wagtail_serve", args=(url_path[len(root_path):],))
+    if not WAGTAIL_APPEND_SLASH and path != "/":
+        path = path.rstrip("/")
+    return path
+
+
 @register.simple_tag(takes_context=True)
 def alternates(context):
-    """[(code, name, url)] for every language: the same page (or view, with its query) in that language."""
+    """[(code, name, url)] for every language: the same page (or view, with its query) in that language.
+    Computed once per request and page (the head and the language switch both use it)."""
     request = context.get("request")
     page = context.get("page") or context.get("self")
     result = []
     if request is None:
         return result
+    memo_key = ("alternates", getattr(page, "pk", None), request.get_full_path())
+    memo = request.__dict__.setdefault("_emhana_memo", {})
+    if memo_key in memo:
+        return memo[memo_key]
     query = request.META.get("QUERY_STRING", "")
     for code, name in settings.LANGUAGES:
         url = None
         if page is not None and hasattr(page, "get_url"):
-            with translation.override(code):
-                url = page.get_url(request)
+            url = page_url_in(page, code, request)
         if not url:
             url = translate_url(request.path, code)
         if query and url:
             url = f"{url}?{query}"
         result.append((code, name, url))
+    memo[memo_key] = result
     return result
 
 

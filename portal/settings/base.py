@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.StaffMFAMiddleware",
+    "bookings.patients.sessions.StaffSessionMiddleware",  # staff: idle/absolute timeouts, re-authentication
     "portal.middleware.OtherLanguageSlugMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
 ]
@@ -109,6 +110,9 @@ TEMPLATES = [
                 "bookings.context_processors.booking_intent",
                 "catalog.currency.currency_context",
             ],
+            # one dict: each feature's tag library (trip: issue 11's trip plan; consult: consultations)
+            "libraries": {"trip": "bookings.trip.templatetags", "consult": "bookings.consult.templatetags",
+                          "privacy": "bookings.patients.templatetags"},
         },
     },
 ]
@@ -143,11 +147,19 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With Redis as the broker, a task a dead worker had taken comes back after the visibility timeout (kombu's
+# default: an hour). Keep it above the longest countdown (refund retries: 10 minutes).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+                                   "unacked_restore_throttle": 1}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-expired-holds": {"task": "bookings.tasks.sweep_expired_holds", "schedule": 60.0},
     "send-due-reminders": {"task": "bookings.tasks.send_due_reminders", "schedule": 600.0},
     "publish-scheduled-pages": {"task": "cms.tasks.publish_scheduled_pages", "schedule": 60.0},
+    # patients' data: purge old unconfirmed requests, warn then erase unused accounts, drop expired exports
+    "apply-retention": {"task": "bookings.tasks.apply_retention", "schedule": 6 * 3600.0},
+    # safety net: freed starts reach the waitlist even if an on-commit trigger was lost (bookings.engine.waitlist)
+    "offer-waitlist": {"task": "bookings.tasks.offer_waitlist", "schedule": 120.0},
 }
 
 # --- Auth (allauth) -------------------------------------------------------------------
@@ -226,6 +238,13 @@ TIME_ZONE = "UTC"
 CLINIC_DEFAULT_TIMEZONE = env.str("CLINIC_DEFAULT_TIMEZONE", default="Asia/Almaty")
 # What patients are told to expect after a treatment request (working days until the clinic answers).
 REVIEW_RESPONSE_DAYS = env.int("REVIEW_RESPONSE_DAYS", default=3)
+# How long a start freed for the first patient on a waitlist is held for them (bookings.engine.waitlist)
+WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=120)
+# Online consultations (bookings.consult): the video call runs on Jitsi Meet (or another provider's link template,
+# e.g. "https://video.example/rooms/{room}"); the link is shown from LEAD minutes before the slot until its end.
+CONSULTATION_VIDEO_BASE_URL = env.str("CONSULTATION_VIDEO_BASE_URL", default="https://meet.jit.si")
+CONSULTATION_VIDEO_LINK_TEMPLATE = env.str("CONSULTATION_VIDEO_LINK_TEMPLATE", default="")
+CONSULTATION_LINK_LEAD_MINUTES = env.int("CONSULTATION_LINK_LEAD_MINUTES", default=10)
 
 # --- Static and media -----------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -244,6 +263,21 @@ STORAGES = {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# --- Patients' data (bookings/patients: crypto, privacy, consent, export, retention, sessions) ------------
+# Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: put the new key first, run
+# `manage.py rotate_data_keys`, then drop the old one). Empty = a development key derived from SECRET_KEY
+# (production refuses that). DATA_HASH_KEY keys the lookup hashes (e.g. the passport number's).
+DATA_ENCRYPTION_KEYS = env.list("DATA_ENCRYPTION_KEYS", default=[])
+DATA_HASH_KEY = env.str("DATA_HASH_KEY", default="")
+RESTRICTED_RECORDS_YEARS = env.int("RESTRICTED_RECORDS_YEARS", default=25)
+RETENTION_UNCONFIRMED_DAYS = env.int("RETENTION_UNCONFIRMED_DAYS", default=180)
+RETENTION_INACTIVE_DAYS = env.int("RETENTION_INACTIVE_DAYS", default=3 * 365)
+RETENTION_WARNING_DAYS = env.int("RETENTION_WARNING_DAYS", default=30)
+DATA_EXPORT_HOURS = env.int("DATA_EXPORT_HOURS", default=72)
+STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=30 * 60)
+STAFF_SESSION_MAX_SECONDS = env.int("STAFF_SESSION_MAX_SECONDS", default=10 * 3600)
+STAFF_REAUTH_SECONDS = env.int("STAFF_REAUTH_SECONDS", default=15 * 60)
 
 # --- Email ----------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

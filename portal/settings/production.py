@@ -28,6 +28,32 @@ if (not (STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET)
     raise ImproperlyConfigured("Production needs real STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY and "
                                "STRIPE_WEBHOOK_SECRET in the environment, and no STRIPE_API_BASE or test double.")
 
+# Patients' data: real encryption keys from the environment, never the development key derived from SECRET_KEY.
+DATA_ENCRYPTION_KEYS = env.list("DATA_ENCRYPTION_KEYS", default=[])
+DATA_HASH_KEY = env.str("DATA_HASH_KEY", default="")
+
+
+def _check_data_keys(keys, hash_key, secret_key):
+    from cryptography.fernet import Fernet
+
+    from bookings.patients.crypto import dev_key
+
+    if not keys:
+        raise ImproperlyConfigured("Production needs DATA_ENCRYPTION_KEYS (comma-separated Fernet keys; the first "
+                                   "encrypts) in the environment.")
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured("DATA_ENCRYPTION_KEYS holds a value that is not a Fernet key.") from exc
+        if key in (dev_key(secret_key), dev_key(INSECURE_SECRET_KEY)):
+            raise ImproperlyConfigured("DATA_ENCRYPTION_KEYS holds the development key.")
+    if len(hash_key) < 32:
+        raise ImproperlyConfigured("Production needs DATA_HASH_KEY (32+ random characters) in the environment.")
+
+
+_check_data_keys(DATA_ENCRYPTION_KEYS, DATA_HASH_KEY, SECRET_KEY)
+
 # One TLS proxy in front (X-Forwarded-For / X-Forwarded-Proto); see base for why this matters to rate limits.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT

@@ -2,9 +2,13 @@
 production's does, and no persistent connections left behind by live-server threads."""
 
 import os
+import tempfile
 
 from .base import *  # noqa: F401,F403
-from .base import BASE_DIR, DATABASES
+from .base import BASE_DIR, DATABASES, env
+
+# demo patients' medical files (load_demo) and anything a test stores: never in the working tree
+PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=tempfile.mkdtemp(prefix="emhana-test-private-"))
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

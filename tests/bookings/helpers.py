@@ -17,6 +17,29 @@ from PIL import Image
 from bookings.engine import slots
 from bookings.payments import PaymentResult, RefundResult
 
+
+def direct_offering():
+    """The demo's PET-CT (direct booking, one session), or any direct single-session offering with resources."""
+    from catalog.models import Offering
+
+    qs = (Offering.objects.bookable().filter(review_required=False, sessions=1, resource_links__isnull=False)
+          .select_related("clinic__city", "page").order_by("id"))
+    offering = qs.filter(page__import_key="pet_ct_fdg").first() or qs.first()
+    assert offering is not None, "the demo data has a direct single-session offering with resources"
+    return offering
+
+
+def review_offering_gamma():
+    """The demo's Gamma Knife (review first, one session), or any review-first single-session offering."""
+    from catalog.models import Offering
+
+    qs = (Offering.objects.bookable().filter(review_required=True, sessions=1, resource_links__isnull=False)
+          .select_related("clinic__city", "page").order_by("id"))
+    offering = qs.filter(page__import_key__icontains="gamma_knife").first() or qs.first()
+    assert offering is not None, "the demo data has a review-first offering with resources"
+    return offering
+
+
 QUESTIONNAIRE = {"diagnosis": "Vestibular schwannoma, 2.1 cm, MRI March 2026",
                  "prior_treatment": "none", "current_state": "Hearing loss on the left, walks unaided"}
 

@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from bookings.engine import holds, slots
-from bookings.errors import BookingError, Busy, InvalidTransition, SlotTaken
-from bookings.lifecycle import cancellation, states
+from bookings.errors import BookingError, Busy, InvalidTransition, SlotTaken, http_status
+from bookings.lifecycle import cancellation, reasons, states
 from bookings.lifecycle import services as lifecycle
 from bookings.models import (
     Allocation,
@@ -27,6 +27,7 @@ from bookings.models import (
 )
 from bookings.review import services as review
 from catalog.models import Offering
+from tests.bookings.helpers import direct_offering
 
 pytestmark = pytest.mark.django_db
 
@@ -50,13 +51,6 @@ def make_user(django_user_model, name):
     return django_user_model.objects.create_user(name, f"{name}@example.com", "a-long-password-3")
 
 
-def direct_offering() -> Offering:
-    """PET-CT (direct, one session) or any direct single-session offering with resources."""
-    qs = (Offering.objects.filter(review_required=False, sessions=1, is_active=True, resource_links__isnull=False)
-          .select_related("clinic", "page").order_by("id"))
-    offering = qs.filter(page__import_key="pet_ct_fdg").first() or qs.first()
-    assert offering is not None, "no direct offering with resources in the demo data"
-    return offering
 
 
 def clone_offering(base: Offering, resources, **changes) -> Offering:
@@ -325,14 +319,14 @@ def test_refund_by_notice(patient, now, days_before, percent):
     offering = direct_offering()
     paid = 1_000_001
     booking = paid_booking(patient, offering, [now + timedelta(days=days_before)], paid)
-    quote = _refund(booking, cancellation.PATIENT, now)
+    quote = _refund(booking, reasons.PATIENT, now)
     assert quote.paid == paid
     assert quote.percent == percent
     assert quote.amount == paid * percent // 100
     assert quote.explanation
 
 
-@pytest.mark.parametrize("reason", [cancellation.VISA_REFUSED, cancellation.CLINIC_CANCELLED, cancellation.UNFIT_ON_ARRIVAL])
+@pytest.mark.parametrize("reason", [reasons.VISA_REFUSED, reasons.CLINIC_CANCELLED, reasons.UNFIT_ON_ARRIVAL])
 def test_full_refund_when_it_is_not_the_patients_choice(patient, now, reason):
     booking = paid_booking(patient, direct_offering(), [now + timedelta(hours=20)], 500_000)
     quote = _refund(booking, reason, now)
@@ -345,17 +339,17 @@ def test_refund_is_never_more_than_paid(patient, now):
     payment = booking.payments.get()
     Refund.objects.create(payment=payment, amount=150_000, currency=payment.currency, reason="goodwill",
                           state=Refund.SUCCEEDED, idempotency_key="r-1")
-    quote = _refund(booking, cancellation.CLINIC_CANCELLED, now)
+    quote = _refund(booking, reasons.CLINIC_CANCELLED, now)
     assert quote.paid == 250_000
     assert quote.amount == 250_000
     # a failed refund attempt does not count as refunded; a deposit booked above what was paid does not matter
     Refund.objects.create(payment=payment, amount=250_000, currency=payment.currency, reason="x",
                           state=Refund.FAILED, idempotency_key="r-2")
     Booking.objects.filter(pk=booking.pk).update(deposit=10_000_000)
-    assert _refund(booking, cancellation.VISA_REFUSED, now).amount == 250_000
+    assert _refund(booking, reasons.VISA_REFUSED, now).amount == 250_000
     # unpaid booking: nothing to refund
     unpaid = paid_booking(patient, offering, [now + timedelta(days=30)], 0, state=Booking.AWAITING_PAYMENT)
-    assert _refund(unpaid, cancellation.CLINIC_CANCELLED, now).amount == 0
+    assert _refund(unpaid, reasons.CLINIC_CANCELLED, now).amount == 0
 
 
 def test_course_refunds_only_unused_sessions(patient, now):
@@ -365,15 +359,15 @@ def test_course_refunds_only_unused_sessions(patient, now):
     days += [now + timedelta(days=20 + i) for i in range(6)]
     statuses = [Appointment.ATTENDED] * 3 + [Appointment.NO_SHOW] + [Appointment.BOOKED] * 6
     booking = paid_booking(patient, course, days, paid, statuses)
-    quote = _refund(booking, cancellation.CLINIC_CANCELLED, now)
+    quote = _refund(booking, reasons.CLINIC_CANCELLED, now)
     assert (quote.unused_sessions, quote.total_sessions) == (6, 10)
     assert quote.amount == paid * 6 // 10
     # the patient cancels with the next session 20 days away: full share of the unused sessions
-    assert _refund(booking, cancellation.PATIENT, now).amount == paid * 6 // 10
+    assert _refund(booking, reasons.PATIENT, now).amount == paid * 6 // 10
     # ...and 5 days before the next session: half of it
-    assert _refund(booking, cancellation.PATIENT, now + timedelta(days=15)).amount == paid * 6 // 10 // 2
+    assert _refund(booking, reasons.PATIENT, now + timedelta(days=15)).amount == paid * 6 // 10 // 2
     # all sessions used: nothing left to refund, whatever the reason
-    assert _refund(booking, cancellation.CLINIC_CANCELLED, now + timedelta(days=40)).amount == 0
+    assert _refund(booking, reasons.CLINIC_CANCELLED, now + timedelta(days=40)).amount == 0
 
 
 # --------------------------------------------------------------------------------- states
@@ -526,4 +520,4 @@ def test_offering_slots_query_count_does_not_grow_with_bookings(django_assert_ma
 
 
 def test_busy_is_a_booking_error():
-    assert issubclass(Busy, BookingError) and Busy().status == 503 and Busy().code == "busy"
+    assert issubclass(Busy, BookingError) and http_status(Busy()) == 503 and Busy().code == "busy"

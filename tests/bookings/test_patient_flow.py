@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.engine import holds
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import cancellation, reasons
 from bookings.models import Booking, Hold, Message, PatientProfile, Payment
 from bookings.payments import PaymentResult
 from catalog.templatetags.emhana import money
@@ -232,8 +232,8 @@ def test_cancel_page_shows_the_refund_and_cancelling_refunds_it(patient_client, 
     response = patient_client.get(url)
     assert response.status_code == 200
     html = response.content.decode()
-    due = cancellation.refund_due(confirmed, cancellation.PATIENT)
-    visa = cancellation.refund_due(confirmed, cancellation.VISA_REFUSED)
+    due = cancellation.refund_due(confirmed, reasons.PATIENT)
+    visa = cancellation.refund_due(confirmed, reasons.VISA_REFUSED)
     assert due.paid == confirmed.deposit
     assert money(due.amount, confirmed.currency) in html
     assert money(visa.amount, confirmed.currency) in html and visa.amount == confirmed.deposit
@@ -244,16 +244,24 @@ def test_cancel_page_shows_the_refund_and_cancelling_refunds_it(patient_client, 
     confirmed.refresh_from_db()
     assert confirmed.state == Booking.CONFIRMED
 
+    # a visa refusal needs the refusal letter and the clinic's confirmation first (issue 11; tests/trip)
     response = patient_client.post(url, {"reason": "visa_refused", "confirm": "on"})
+    assert response.status_code == 400
+    confirmed.refresh_from_db()
+    assert confirmed.state == Booking.CONFIRMED and fake_provider.refunds == []
+
+    response = patient_client.post(url, {"reason": "patient", "confirm": "on"})
     assert response.status_code == 302
     confirmed.refresh_from_db()
-    assert confirmed.state in (Booking.CANCELLED, Booking.REFUNDED)
-    assert fake_provider.refunds == [confirmed.deposit]
+    if due.amount:
+        assert confirmed.state == Booking.REFUNDED and fake_provider.refunds == [due.amount]
+    else:  # inside the no-refund window: nothing goes to the provider, and the page never promised a refund
+        assert confirmed.state == Booking.CANCELLED and fake_provider.refunds == []
 
 
 def test_cancel_refuses_reasons_only_the_clinic_may_give(patient_client, awaiting):
     response = patient_client.post(reverse("booking_cancel", args=[awaiting.reference]),
-                                   {"reason": cancellation.CLINIC_CANCELLED, "confirm": "on"})
+                                   {"reason": reasons.CLINIC_CANCELLED, "confirm": "on"})
     assert response.status_code == 400
     awaiting.refresh_from_db()
     assert awaiting.state == Booking.AWAITING_PAYMENT
@@ -266,7 +274,7 @@ def test_request_treatment_creates_a_requested_booking_with_the_questionnaire(pa
                                                                               review_offering):
     url = reverse("request_treatment", args=[review_offering.pk])
     assert patient_client.get(url).status_code == 200
-    response = patient_client.post(url, {**QUESTIONNAIRE, "note": "Prefer May"})
+    response = patient_client.post(url, {**QUESTIONNAIRE, "note": "Prefer May", "consent": "1"})
     booking = Booking.objects.get(user=patient)
     assert response.status_code == 302
     assert response["Location"] == reverse("booking_detail", args=[booking.reference])
@@ -304,7 +312,7 @@ def test_request_with_a_record_stores_it_on_the_booking(patient_client, patient,
                         FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None))
     pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
     response = patient_client.post(reverse("request_treatment", args=[review_offering.pk]), {
-        **QUESTIONNAIRE, "records": [SimpleUploadedFile("mri report.pdf", pdf, content_type="application/pdf")]})
+        **QUESTIONNAIRE, "consent": "1", "records": [SimpleUploadedFile("mri report.pdf", pdf, content_type="application/pdf")]})
     assert response.status_code == 302, response.context["form"].errors if response.context else ""
     booking = Booking.objects.get(user=patient)
     assert MedicalRecord.objects.filter(owner=patient, booking=booking).count() == 1
@@ -321,7 +329,7 @@ def test_a_rejected_record_keeps_the_answers_and_creates_nothing(patient_client,
     monkeypatch.setattr(MedicalRecord._meta.get_field("file"), "storage",
                         FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None))
     response = patient_client.post(reverse("request_treatment", args=[review_offering.pk]), {
-        **QUESTIONNAIRE, "records": [SimpleUploadedFile("virus.exe", b"MZ\x90\x00" * 50)]})
+        **QUESTIONNAIRE, "consent": "1", "records": [SimpleUploadedFile("virus.exe", b"MZ\x90\x00" * 50)]})
     assert response.status_code == 400
     assert response.context["form"].errors.get("records")
     assert QUESTIONNAIRE["current_state"] in response.content.decode()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.engine import holds
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import cancellation, reasons
 from bookings.lifecycle import services as lifecycle
 from bookings.models import Booking
 from bookings.notifications import mail as notifications
@@ -101,7 +101,7 @@ def test_checkout_for_a_slot_three_days_away_says_it_can_no_longer_be_refunded(p
     html = patient_client.get(reverse("booking_checkout", args=[booking.reference])).content.decode()
     assert "can no longer be refunded" in html
     assert "Full refund of what you pay" not in html
-    assert cancellation.refund_due(booking, cancellation.PATIENT, paid=booking.deposit).amount == 0
+    assert cancellation.refund_due(booking, reasons.PATIENT, paid=booking.deposit).amount == 0
 
 
 def test_checkout_far_ahead_gives_the_dates_until_which_refunds_are_full_and_half(patient_client, offering):
@@ -112,10 +112,10 @@ def test_checkout_far_ahead_gives_the_dates_until_which_refunds_are_full_and_hal
     tz = booking.clinic.tz
     assert l10n.format_when(first - timedelta(days=14), tz) in html
     assert l10n.format_when(first - timedelta(days=3), tz) in html
-    assert cancellation.refund_due(booking, cancellation.PATIENT, paid=booking.deposit).percent == 100
+    assert cancellation.refund_due(booking, reasons.PATIENT, paid=booking.deposit).percent == 100
     # promised steps are what refund_due pays just before each deadline
     for until, percent in response.context["refund_steps"]:
-        assert cancellation.refund_due(booking, cancellation.PATIENT, until - timedelta(minutes=1),
+        assert cancellation.refund_due(booking, reasons.PATIENT, until - timedelta(minutes=1),
                                    paid=booking.deposit).percent == percent
 
 

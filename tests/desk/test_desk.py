@@ -10,7 +10,7 @@ from django.utils import timezone, translation
 
 from bookings.engine import calendar as calendar_service
 from bookings.engine import slots
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import reasons
 from bookings.models import (
     Allocation,
     Appointment,
@@ -72,6 +72,9 @@ def make_booking(offering, user, state=Booking.CONFIRMED, start=None, minutes=No
     booking = Booking.objects.create(user=user, offering=offering, clinic=offering.clinic, state=state,
                                      price=offering.price, deposit=offering.deposit,
                                      service_title=offering.page.title)
+    from bookings.patients import consent
+
+    consent.give(booking, user)  # as the request form asks: the clinic may see the patient's data (issue 10)
     if start is not None:
         end = start + timedelta(minutes=minutes or offering.session_minutes)
         appointment = Appointment.objects.create(booking=booking, offering=offering, start=start, end=end,
@@ -357,6 +360,9 @@ def test_review_then_quote(staff_client, gk, patient):
     booking.request_note = "MRI attached"
     booking.questionnaire = {"diagnosis": "AVM", "previous_treatment": False}
     booking.save()
+    from bookings.patients import consent
+
+    consent.give(booking, patient)  # the patient agreed to share the request with the clinic (issue 10)
 
     queue = staff_client.get(reverse("desk:queue", args=[gk.clinic_id]))
     assert booking.reference in queue.content.decode()
@@ -421,9 +427,10 @@ def test_message_and_cancel_as_clinic(staff_client, gk, patient, mailoutbox):
     assert no_tick.status_code == 200
     booking.refresh_from_db()
     assert booking.state == Booking.CONFIRMED
-    assert staff_client.post(reverse("desk:cancel", args=[booking.pk]), {"cancel-confirm": "on"}).status_code == 302
+    form = {"cancel-reason": reasons.CLINIC_CANCELLED, "cancel-confirm": "on"}  # what the page's form sends
+    assert staff_client.post(reverse("desk:cancel", args=[booking.pk]), form).status_code == 302
     booking.refresh_from_db()
-    assert booking.state == Booking.CANCELLED and booking.cancel_reason == cancellation.CLINIC_CANCELLED
+    assert booking.state == Booking.CANCELLED and booking.cancel_reason == reasons.CLINIC_CANCELLED
     assert not booking.appointments.filter(status=Appointment.BOOKED).exists()
 
 
@@ -435,7 +442,7 @@ def test_clinician_finds_the_patient_unfit_and_the_cancellation_says_so(staff_cl
                                  {"cancel-reason": "unfit", "cancel-confirm": "on"})
     assert response.status_code == 302
     booking.refresh_from_db()
-    assert booking.state == Booking.CANCELLED and booking.cancel_reason == cancellation.UNFIT_ON_ARRIVAL
+    assert booking.state == Booking.CANCELLED and booking.cancel_reason == reasons.UNFIT_ON_ARRIVAL
     bogus = make_booking(offering_for(gk), patient, Booking.CONFIRMED,
                          start=local(future_weekday(days_ahead=73), 10, gk.clinic.tz))
     refused = staff_client.post(reverse("desk:cancel", args=[bogus.pk]),

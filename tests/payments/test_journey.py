@@ -25,14 +25,15 @@ from django.utils import timezone
 
 from bookings import errors
 from bookings.engine import holds, slots
-from bookings.lifecycle import cancellation
+from bookings.lifecycle import cancellation, reasons
 from bookings.lifecycle import services as lifecycle
 from bookings.models import Allocation, Appointment, Booking, Payment, Refund, WebhookEvent
 from bookings.payments import PaymentResult, get_provider
 from bookings.payments import services as payments_service
 from bookings.payments.services import PaymentFailed, ProviderDown
 from bookings.review import services as review
-from catalog.models import Offering
+from tests.bookings.helpers import direct_offering
+from tests.bookings.helpers import review_offering_gamma as review_offering
 from tests.localstripe_server import start_localstripe, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -72,20 +73,8 @@ def env(stripe_env):
 # --------------------------------------------------------------------------------- helpers
 
 
-def direct_offering() -> Offering:
-    qs = (Offering.objects.filter(review_required=False, sessions=1, is_active=True, resource_links__isnull=False)
-          .select_related("clinic", "page").order_by("id"))
-    offering = qs.filter(page__import_key="pet_ct_fdg").first() or qs.first()
-    assert offering is not None
-    return offering
 
 
-def review_offering() -> Offering:
-    qs = (Offering.objects.filter(review_required=True, sessions=1, is_active=True, resource_links__isnull=False)
-          .select_related("clinic", "page").order_by("id"))
-    offering = qs.filter(page__import_key__icontains="gamma_knife").first() or qs.first()
-    assert offering is not None
-    return offering
 
 
 def slot(offering, days_ahead=5, index=0):
@@ -197,7 +186,7 @@ def test_direct_booking_paid_confirmed_then_cancelled_20_days_ahead_is_refunded_
     assert len(confirmations()) == 1 and len(mail.outbox) == 1
     assert Payment.objects.filter(booking=booking).count() == 1
 
-    booking, quote = cancellation.cancel_booking(booking, patient, cancellation.PATIENT)
+    booking, quote = cancellation.cancel_booking(booking, patient, reasons.PATIENT)
     assert (quote.percent, quote.amount) == (100, booking.deposit)
     refund = Refund.objects.get(payment=payment)
     assert refund.amount == booking.deposit
@@ -209,7 +198,7 @@ def test_direct_booking_paid_confirmed_then_cancelled_20_days_ahead_is_refunded_
     assert set(booking.appointments.values_list("status", flat=True)) == {Appointment.CANCELLED}
     assert cancellation.paid_amount(booking) == 0
     # cancelling again refunds nothing more
-    cancellation.cancel_booking(booking, patient, cancellation.PATIENT)
+    cancellation.cancel_booking(booking, patient, reasons.PATIENT)
     assert Refund.objects.filter(payment=payment).count() == 1
 
 
@@ -218,7 +207,7 @@ def test_declined_card_keeps_the_booking_and_hold_and_a_retry_succeeds(env, pati
     with pytest.raises(PaymentFailed) as failed:
         pay(env, booking, patient, CARD_DECLINED)
     assert "declined" in str(failed.value.message).lower()
-    assert failed.value.status == 402
+    assert errors.http_status(failed.value) == 402
     first = Payment.objects.get(booking=booking)
     assert first.state == Payment.FAILED and first.error_code
     if first.intent_id:
@@ -313,7 +302,7 @@ def test_provider_down_keeps_the_booking_and_says_try_again(env, patient):
         with pytest.raises(ProviderDown) as down:
             payments_service.pay_deposit(booking, patient, pm)
     assert "try again" in str(down.value.message).lower()
-    assert down.value.status == 503
+    assert errors.http_status(down.value) == 503
     booking.refresh_from_db()
     assert booking.state == Booking.AWAITING_PAYMENT
     assert live_allocations(booking).exists()

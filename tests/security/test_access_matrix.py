@@ -136,6 +136,9 @@ def world(patient, patient_client, other_patient, offering, quoted, fake_provide
     assert awaiting.state == Booking.AWAITING_PAYMENT
     assert quoted.state == Booking.QUOTED
     hold = holds.place_hold(patient, offering, later_option(offering).start, uuid.uuid4().hex)
+    from bookings.patients import consent
+
+    consent.give(confirmed, patient)  # shared with clinic X, as the upload form asks (issue 10)
     record = records.store_record(patient, SimpleUploadedFile(RECORD_NAME, PDF, content_type="application/pdf"),
                                   booking=confirmed, description="MRI")
     PatientProfile.objects.create(user=patient, given_names="AIGERIM", family_name="SULTANOVA",

@@ -32,6 +32,7 @@ from bookings.models import (
     WebhookEvent,
 )
 from catalog.models import Offering, SpecialtyIndexPage
+from tests.bookings.helpers import direct_offering
 
 pytestmark = pytest.mark.django_db
 
@@ -43,10 +44,6 @@ WEBHOOK_SECRET = "whsec_bad_input"
 # --------------------------------------------------------------------------------- helpers
 
 
-def direct_offering() -> Offering:
-    return (Offering.objects.filter(review_required=False, sessions=1, resource_links__isnull=False,
-                                    is_active=True)
-            .select_related("clinic__city", "page").order_by("id").first())
 
 
 def problem(response, status):
@@ -185,8 +182,9 @@ def test_services_api_bounds_offset_and_limit(client, params):
 
 def test_services_api_pages_within_the_bounds(client):
     first = client.get("/api/v1/services", {"limit": "100", "offset": "0"})
-    assert first.status_code == 200 and first.json()
-    assert client.get("/api/v1/services", {"offset": "100000"}).json() == []
+    assert first.status_code == 200 and first.json()["items"]
+    beyond = client.get("/api/v1/services", {"offset": "100000"}).json()
+    assert beyond["items"] == [] and beyond["count"] == first.json()["count"] and beyond["next"] is None
 
 
 # --------------------------------------------------------------------------------- 3. NUL bytes
@@ -459,4 +457,4 @@ def test_validation_errors_and_bad_json_use_the_error_body(client, app_token):
 def test_services_keep_their_answers_for_plain_requests(client):
     """The bounds do not change what ordinary calls get."""
     response = client.get("/api/v1/services", {"lang": "ru", "limit": "5"})
-    assert response.status_code == 200 and 0 < len(response.json()) <= 5
+    assert response.status_code == 200 and 0 < len(response.json()["items"]) <= 5

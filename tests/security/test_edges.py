@@ -240,6 +240,9 @@ def _deploy_warnings():
 def test_check_deploy_warns_about_demo_accounts_in_production(settings, django_user_model):
     settings.PRODUCTION = True
     assert "emhana.W001" in _deploy_warnings()
+    from bookings.models import Booking
+
+    Booking.objects.filter(user__email__endswith="@emhana.example").delete()  # the demo patients' (issue 10)
     django_user_model.objects.filter(email__endswith="@emhana.example").delete()
     assert "emhana.W001" not in _deploy_warnings()
 
