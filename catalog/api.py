@@ -20,8 +20,8 @@ from pydantic import TypeAdapter
 from portal import pagecache
 
 from .forms import CatalogueFilterForm
+from .listing import filtered_services
 from .models import Offering, ServicePage, SpecialtyPage
-from .views import filtered_services
 
 router = Router(tags=["catalogue"])
 LANGS = {code for code, _ in settings.LANGUAGES}

@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from wagtail.models import Page, Site
 
 from cms.models import HomePage, InformationPage
+from cms.site_text import HOME_TEXT
 
 from .models import (
     City,
@@ -34,46 +35,54 @@ from .models import (
     default_timezone,
 )
 
+# the titles and slugs of the two index pages the catalogue hangs under the home page
+INDEX_TEXT = {
+    "treatments": {
+        "title": {
+            "en": "Treatments",
+            "ru": "Лечение",
+            "kk": "Емдеу",
+            "ky": "Дарылоо",
+            "uz": "Davolash",
+            "tg": "Табобат",
+            "zh_hans": "治疗项目"
+        },
+        "slug": {
+            "en": "treatments",
+            "ru": "lechenie",
+            "kk": "emdeu",
+            "ky": "dariloo",
+            "uz": "davolash",
+            "tg": "tabobat",
+            "zh_hans": "zhiliao"
+        }
+    },
+    "clinics": {
+        "title": {
+            "en": "Clinics",
+            "ru": "Клиники",
+            "kk": "Клиникалар",
+            "ky": "Клиникалар",
+            "uz": "Klinikalar",
+            "tg": "Клиникаҳо",
+            "zh_hans": "医疗机构"
+        },
+        "slug": {
+            "en": "clinics",
+            "ru": "kliniki",
+            "kk": "klinikalar",
+            "ky": "klinikalar",
+            "uz": "klinikalar",
+            "tg": "klinikaho",
+            "zh_hans": "yiliao-jigou"
+        }
+    }
+}
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 I18N_DIR = DATA_DIR / "i18n"
 LANGS = [code.replace("-", "_") for code, _name in settings.LANGUAGES]
 
-SITE_TEXT = {
-    "home": {
-        "title": {"en": "Emhana", "ru": "Emhana", "kk": "Emhana", "ky": "Emhana", "uz": "Emhana", "tg": "Emhana",
-                  "zh_hans": "Emhana"},
-        "hero_title": {
-            "en": "High-tech medical care in Kazakhstan",
-            "ru": "Высокотехнологичная медицинская помощь в Казахстане",
-            "kk": "Қазақстандағы жоғары технологиялық медициналық көмек",
-            "ky": "Казакстандагы жогорку технологиялуу медициналык жардам",
-            "uz": "Qozogʻistonda yuqori texnologiyali tibbiy yordam",
-            "tg": "Ёрии тиббии баландтехнологӣ дар Қазоқистон",
-            "zh_hans": "哈萨克斯坦高科技医疗服务",
-        },
-        "hero_intro": {
-            "en": "Find the treatment, compare national centres and prices, send your records and book — in your language.",
-            "ru": "Найдите лечение, сравните национальные центры и цены, отправьте документы и запишитесь — на вашем языке.",
-            "kk": "Емді табыңыз, ұлттық орталықтар мен бағаларды салыстырыңыз, құжаттарды жіберіп, жазылыңыз — өз тіліңізде.",
-            "ky": "Дарылоону табыңыз, улуттук борборлорду жана бааларды салыштырыңыз, документтерди жөнөтүп, жазылыңыз — өз тилиңизде.",
-            "uz": "Davolanishni toping, milliy markazlar va narxlarni solishtiring, hujjatlarni yuboring va yoziling — oʻz tilingizda.",
-            "tg": "Табобатро ёбед, марказҳои миллӣ ва нархҳоро муқоиса кунед, ҳуҷҷатҳоро фиристед ва сабт шавед — бо забони худ.",
-            "zh_hans": "查找治疗项目，比较国家级医疗中心和价格，提交病历并预约——使用您的语言。",
-        },
-    },
-    "treatments": {
-        "title": {"en": "Treatments", "ru": "Лечение", "kk": "Емдеу", "ky": "Дарылоо", "uz": "Davolash",
-                  "tg": "Табобат", "zh_hans": "治疗项目"},
-        "slug": {"en": "treatments", "ru": "lechenie", "kk": "emdeu", "ky": "dariloo", "uz": "davolash",
-                 "tg": "tabobat", "zh_hans": "zhiliao"},
-    },
-    "clinics": {
-        "title": {"en": "Clinics", "ru": "Клиники", "kk": "Клиникалар", "ky": "Клиникалар", "uz": "Klinikalar",
-                  "tg": "Клиникаҳо", "zh_hans": "医疗机构"},
-        "slug": {"en": "clinics", "ru": "kliniki", "kk": "klinikalar", "ky": "klinikalar", "uz": "klinikalar",
-                 "tg": "klinikaho", "zh_hans": "yiliao-jigou"},
-    },
-}
 # Until a clinic says which languages its coordinators speak (demo: shown on demo clinic pages only).
 DEMO_LANGUAGES = ["kk", "ru", "en"]
 # Demo rates (tenge per unit) until staff set real ones in the admin.
@@ -236,7 +245,7 @@ class Loader:
         if home is None:
             root = Page.get_first_root_node()
             home = HomePage(slug="home")
-            self.set_fields(home, {k: v for k, v in SITE_TEXT["home"].items()}, only_blank=False)
+            self.set_fields(home, {k: v for k, v in HOME_TEXT.items()}, only_blank=False)
             for lang in LANGS:
                 setattr(home, f"slug_{lang}", "home")
             root.add_child(instance=home)
@@ -255,7 +264,7 @@ class Loader:
             self.report.created.append("HomePage")
         elif not home.has_unpublished_changes:
             draft = home.get_latest_revision_as_object()
-            if self.set_fields(draft, {k: v for k, v in SITE_TEXT["home"].items()}, only_blank=True):
+            if self.set_fields(draft, {k: v for k, v in HOME_TEXT.items()}, only_blank=True):
                 draft.save_revision(log_action=False).publish(log_action=False)
                 self.report.updated.append("HomePage")
         return home
@@ -297,11 +306,11 @@ class Loader:
         self.rates()
         cities = self.cities()
         treatments = self.ensure_page(
-            SpecialtyIndexPage, home, "treatments", SITE_TEXT["treatments"]["title"], {},
-            slugs=SITE_TEXT["treatments"]["slug"], extra={"show_in_menus": True})
+            SpecialtyIndexPage, home, "treatments", INDEX_TEXT["treatments"]["title"], {},
+            slugs=INDEX_TEXT["treatments"]["slug"], extra={"show_in_menus": True})
         clinic_index = self.ensure_page(
-            ClinicIndexPage, home, "clinics", SITE_TEXT["clinics"]["title"], {},
-            slugs=SITE_TEXT["clinics"]["slug"], extra={"show_in_menus": True})
+            ClinicIndexPage, home, "clinics", INDEX_TEXT["clinics"]["title"], {},
+            slugs=INDEX_TEXT["clinics"]["slug"], extra={"show_in_menus": True})
 
         clinics = {}
         for row in read("clinics.json"):

@@ -185,7 +185,7 @@ class SpecialtyIndexPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     max_count_per_parent = 1
 
     def get_context(self, request, *args, **kwargs):
-        from .views import catalogue_context
+        from .listing import catalogue_context  # the listing reads these models: imported when a page renders
 
         context = super().get_context(request, *args, **kwargs)
         context.update(catalogue_context(request, self))

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from . import pagecache
+from .staff import needs_mfa
 
 UNCACHED_PREFIXES = ("/admin", "/django-admin", "/desk", "/api", "/payments", "/static", "/media",
                      "/healthz", "/readyz", "/_allauth", "/stripe-test")
@@ -174,19 +175,6 @@ class AnonymousPageCacheMiddleware:
 
 
 STAFF_PREFIXES = ("/admin/", "/django-admin/", "/desk/")
-
-
-def is_staff_member(user) -> bool:
-    """Editors, admins and clinic staff: the accounts that must use two-factor authentication."""
-    if user.is_staff or user.is_superuser or user.has_perm("wagtailadmin.access_admin"):
-        return True
-    return user.clinic_memberships.exists()
-
-
-def needs_mfa(user) -> bool:
-    from allauth.mfa.models import Authenticator
-
-    return not Authenticator.objects.filter(user=user).exists() and is_staff_member(user)
 
 
 class StaffMFAMiddleware:

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from bookings.models import MedicalRecord, RecordAccess
 from portal.ratelimit import allow
+from portal.staff import needs_mfa
 
 logger = logging.getLogger("emhana.records")
 
@@ -451,8 +452,6 @@ def staff_mfa_missing(user, record: MedicalRecord) -> bool:
     set up. Records are read outside /desk/, so StaffMFAMiddleware does not cover this: we check here."""
     if record.owner_id == user.pk or not settings.EMHANA_REQUIRE_STAFF_MFA:
         return False
-    from portal.middleware import needs_mfa
-
     return needs_mfa(user)
 
 

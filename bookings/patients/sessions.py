@@ -1,6 +1,6 @@
 """Staff sessions: an idle timeout, an absolute timeout, and re-authentication before patients' data.
 
-For staff members (clinic staff, editors, admins; ``portal.middleware.is_staff_member``) only — patients keep
+For staff members (clinic staff, editors, admins; ``portal.staff.is_staff_member``) only — patients keep
 Django's normal sessions:
 
 * idle: no request for ``STAFF_SESSION_IDLE_SECONDS`` (default 30 min) → signed out;
@@ -27,6 +27,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from portal.staff import is_staff_member
+
 STARTED, SEEN, IS_STAFF = "staff_session_started", "staff_session_seen", "staff_session_is_staff"
 # the pages that show a patient's health data to staff (paths outside the language prefix or after it)
 PATIENT_DATA_PATHS = [
@@ -38,8 +40,6 @@ PATIENT_DATA_PATHS = [
 
 
 def _is_staff(user) -> bool:
-    from portal.middleware import is_staff_member
-
     return is_staff_member(user)
 
 
