@@ -7,6 +7,7 @@ never through Django's active zone: a Celery task has none, and Django's ``date`
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -176,3 +177,29 @@ def timezone_choices(lang: str | None = None):
     """Grouped choices: the zones of our patients' countries first, then every other, each as 'Tashkent
     (Uzbekistan) · UTC+05:00' in the reader's language; values are IANA names."""
     return [(group, list(rows)) for group, rows in _timezone_choices(lang_code(lang))]
+
+
+# --- money: amounts are integers in minor units (tiyn, cents)
+
+def _group(value) -> str:
+    """Thousands grouped by threes with a narrow no-break space: readable in every language we serve."""
+    return f"{int(value):,}".replace(",", "\u202f")
+
+
+def money(amount, currency="KZT"):
+    """350000000 tiyn -> '3 500 000 ₸'."""
+    if amount is None:
+        return ""
+    major = (Decimal(amount) / 100).quantize(Decimal("1"))
+    symbol = {"KZT": "₸"}.get(currency.upper(), currency.upper())
+    return f"{_group(major)}\u00a0{symbol}"
+
+
+def converted(amount, display):
+    """'≈ 6 900 USD' in the visitor's chosen currency, or nothing when they chose tenge."""
+    if display is None or amount is None:
+        return ""
+    value = display.convert(amount)
+    if value is None:
+        return ""
+    return f"≈\u00a0{_group(value)}\u00a0{display.code}"

@@ -20,6 +20,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from bookings.patients.visa import font_paths
+from portal.l10n import money
 
 log = logging.getLogger("emhana.consult")
 
@@ -88,8 +89,6 @@ class _Opinion(FPDF):
 
 def build_opinion_pdf(opinion, now=None) -> bytes:
     """The PDF bytes of a sent opinion. The caller checks who may read it."""
-    from catalog.templatetags.emhana import money
-
     now = now or timezone.now()
     booking = opinion.booking
     clinic = booking.clinic

@@ -41,6 +41,7 @@ from bookings.lifecycle.forms import (
 from bookings.models import Appointment, Booking, PatientProfile, Payment
 from bookings.review import services as review
 from catalog.models import Offering
+from portal.l10n import money
 
 log = logging.getLogger("emhana.bookings")
 
@@ -466,8 +467,6 @@ def cancel(request, reference):
                 form.add_error(None, str(exc.message))
             else:
                 if quote.amount:
-                    from catalog.templatetags.emhana import money
-
                     messages.success(request, _("Your booking is cancelled. A refund of %(amount)s is on its way "
                                                 "to your card.") % {"amount": money(quote.amount, booking.currency)})
                 else:

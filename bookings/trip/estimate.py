@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from bookings.trip import entry
 from bookings.trip import extras as extras_service
+from portal.l10n import money
 
 
 def to_currency(kzt_minor: int, code: str, kzt_per_unit: Decimal | None) -> int | None:
@@ -107,8 +108,6 @@ def pdf(booking, est: Estimate) -> bytes:
     from fpdf import FPDF
 
     from bookings.patients.visa import font_paths
-    from catalog.templatetags.emhana import money
-
     doc = FPDF(format="A4")
     doc.set_margins(20, 16, 20)
     doc.add_page()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from django import template
 
+from portal.l10n import money
+
 register = template.Library()
 
 
@@ -118,8 +120,6 @@ def estimate_text(booking):
     from django.utils.translation import gettext as _
 
     from bookings.trip import entry, estimate
-    from catalog.templatetags.emhana import money
-
     est = estimate.for_booking(booking, patient_currency(booking))
     verdict = entry.for_booking(booking)
 

@@ -20,7 +20,7 @@ from bookings.engine import holds
 from bookings.lifecycle import cancellation, reasons
 from bookings.models import Booking, Hold, Message, PatientProfile, Payment
 from bookings.payments import PaymentResult
-from catalog.templatetags.emhana import money
+from portal.l10n import money
 
 from .helpers import QUESTIONNAIRE, book, free_options, local_day, pay
 

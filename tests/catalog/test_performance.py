@@ -238,7 +238,7 @@ def test_language_alternates_are_the_pages_own_addresses(rf):
     be exactly what Wagtail answers, for every kind of page and language."""
     from wagtail.models import Page
 
-    from catalog.templatetags.emhana import alternates
+    from portal.templatetags.emhana import alternates
 
     pages = []
     for model in {type(p.specific) for p in Page.objects.live().filter(depth__gte=2)}:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from bookings.consult import dicom
 from bookings.models import Booking, DicomSummary, MedicalRecord, RecordAccess, SecondOpinion
 from catalog.models import Offering
+from portal.l10n import money
 from tests.bookings.helpers import PDF, upload
 
 from .conftest import dicom_file, study_zip
@@ -71,8 +72,6 @@ def test_opinion_reaches_the_patient_as_page_and_pdf_and_becomes_a_request(
 
     html = patient_client.get(reverse("booking_detail", args=[booking.reference])).content.decode()
     assert "The specialist's opinion" in html and "Gamma Knife radiosurgery." in html
-    from catalog.templatetags.emhana import money
-
     assert money(250_000_000, "KZT") in html
     pdf = patient_client.get(reverse("opinion_pdf", args=[booking.reference]))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")

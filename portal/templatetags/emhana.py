@@ -1,39 +1,17 @@
 """Template helpers: money in minor units, language alternates, local times."""
 
-from decimal import Decimal
-
 from django import template
 from django.conf import settings
 from django.urls import translate_url
 from django.utils import translation
 
+from portal import l10n
+
 register = template.Library()
 
 
-def _group(value) -> str:
-    """Thousands grouped by threes with a narrow no-break space: readable in every language we serve."""
-    return f"{int(value):,}".replace(",", "\u202f")
-
-
-@register.simple_tag
-def money(amount, currency="KZT"):
-    """350000000 tiyn -> '3 500 000 ₸'."""
-    if amount is None:
-        return ""
-    major = (Decimal(amount) / 100).quantize(Decimal("1"))
-    symbol = {"KZT": "₸"}.get(currency.upper(), currency.upper())
-    return f"{_group(major)}\u00a0{symbol}"
-
-
-@register.simple_tag
-def converted(amount, display):
-    """'≈ 6 900 USD' in the visitor's chosen currency, or nothing when they chose tenge."""
-    if display is None or amount is None:
-        return ""
-    value = display.convert(amount)
-    if value is None:
-        return ""
-    return f"≈\u00a0{_group(value)}\u00a0{display.code}"
+money = register.simple_tag(l10n.money)
+converted = register.simple_tag(l10n.converted)
 
 
 _SITE_ROOTS: dict = {}
