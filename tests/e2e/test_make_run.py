@@ -154,11 +154,14 @@ def test_a_chinese_patient_books_and_pays_a_pet_ct_slot_on_make_run(make_run, ph
         assert field.get_attribute("autocomplete") == autocomplete
     page.locator("input[name=cardnumber]").fill("4242 4242 4242 4242")
     shoot(page, "make-run-zh-4-checkout")
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, "the checkout (estimate) fits a phone"
     offset = len(console_since(log_path, 0))
     page.locator("#pay-button").click()
     page.wait_for_url(re.compile(rf"/zh-hans/my/bookings/{reference}/$"), timeout=30_000)
     assert "已确认" in page.locator("main").inner_text()
     shoot(page, "make-run-zh-5-confirmed")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, "the booking page fits a phone"
 
     # the confirmation email, in Chinese, with the calendar file and the slot's clinic time
     console = wait_for_console(log_path, offset, r"text/calendar")
