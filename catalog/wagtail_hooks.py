@@ -1,4 +1,4 @@
-"""Editors' admin: a translation status report, so an editor sees at a glance what is missing."""
+"""Editors' admin: a translation status report of the catalogue's pages (what is missing, at a glance)."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import user_passes_test
@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 
-from catalog.models import ClinicPage, ServicePage, SpecialtyPage
+from .models import ClinicPage, ServicePage, SpecialtyPage
 
 CHECKED = {
     ServicePage: ("title", "summary", "description", "course"),
@@ -30,7 +30,7 @@ def translation_status(request):
     only_missing = request.GET.get("missing") == "1"
     if only_missing:
         rows = [r for r in rows if not r["complete"]]
-    return render(request, "cms/translation_status.html", {
+    return render(request, "catalog/translation_status.html", {
         "rows": rows, "langs": langs, "only_missing": only_missing,
         "totals": [sum(1 for r in rows if not r["missing"][i]) for i in range(len(langs))],
     })
