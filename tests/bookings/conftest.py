@@ -20,16 +20,20 @@ from .helpers import QUESTIONNAIRE, FakeProvider, book, free_options, local_day,
 
 @pytest.fixture
 def offering():
-    offering = (Offering.objects.filter(review_required=False, resource_links__isnull=False, is_active=True)
-                .select_related("clinic", "page").distinct().first())
+    offering = (Offering.objects.filter(review_required=False, resource_links__isnull=False, is_active=True,
+                                        kind=Offering.TREATMENT)
+                .select_related("clinic", "page").distinct().order_by("id").first())
     assert offering is not None, "the demo data has a direct offering with resources"
     return offering
 
 
 @pytest.fixture
 def review_offering():
-    offering = (Offering.objects.filter(review_required=True, resource_links__isnull=False, is_active=True)
-                .select_related("clinic", "page").distinct().first())
+    # a treatment with a deposit (second opinions are reviewed too, but free); ordered: PostgreSQL has no
+    # natural order, and its first row was a second opinion
+    offering = (Offering.objects.filter(review_required=True, resource_links__isnull=False, is_active=True,
+                                        kind=Offering.TREATMENT, deposit__gt=0)
+                .select_related("clinic", "page").distinct().order_by("id").first())
     assert offering is not None
     return offering
 

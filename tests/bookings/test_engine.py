@@ -170,7 +170,7 @@ def test_hold_takes_the_slot_and_is_idempotent_per_client_key(patient, other_pat
     for resource in resources_of(offering):
         assert live_allocations(resource.id, option.sessions[0][0], option.sessions[0][1], now).count() == 1
 
-    other = Offering.objects.filter(resource_links__isnull=False).exclude(pk=offering.pk).first()
+    other = Offering.objects.filter(resource_links__isnull=False).exclude(pk=offering.pk).order_by("id").first()
     with pytest.raises(BookingError) as wrong:
         holds.place_hold(patient, other, option.start, "key-1", now)
     assert wrong.value.code == "client_key"

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db
 
 def test_every_clinic_message_is_emailed_and_patient_messages_are_kept(patient, django_user_model,
                                                                        django_capture_on_commit_callbacks):
-    offering = Offering.objects.filter(review_required=True).select_related("clinic", "page").first()
+    offering = (Offering.objects.filter(review_required=True, kind=Offering.TREATMENT)
+                .select_related("clinic", "page").order_by("id").first())
     booking = review.request_treatment(patient, offering, note="MRI attached", questionnaire={"diagnosis": "AVM"})
     coordinator = django_user_model.objects.create_user("coord", "coord@example.com", "pw-coord-12345")
     mail.outbox.clear()

@@ -34,7 +34,7 @@ DEMO = "@emhana.example"  # load_demo's patients have records and reads of their
 def offering():
     from catalog.models import Offering
 
-    offering = Offering.objects.select_related("clinic", "page").first()
+    offering = Offering.objects.filter(kind=Offering.TREATMENT).select_related("clinic", "page").order_by("id").first()
     assert offering is not None, "the catalogue is loaded by tests/conftest.py"
     return offering
 

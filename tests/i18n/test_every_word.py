@@ -136,10 +136,11 @@ def test_booking_pages_and_emails_are_in_the_patients_language(patient_client, p
     from tests.bookings.helpers import FakeProvider, pay
 
     monkeypatch.setattr(payments_service, "get_provider", lambda: FakeProvider())
+    # treatments, in a fixed order: the same pages also offer consultations, and PostgreSQL has no natural order
     offering = ServicePage.objects.get(import_key="pet_ct_fdg").offerings.filter(
-        resource_links__isnull=False).first()
+        resource_links__isnull=False, kind="treatment").order_by("id").first()
     reviewed = ServicePage.objects.get(import_key="gamma_knife_radiosurgery").offerings.filter(
-        resource_links__isnull=False).first()
+        resource_links__isnull=False, kind="treatment", review_required=True).order_by("id").first()
     def url(name, *args):
         with translation.override(lang):  # a request activates its own language; name each URL in ours
             return reverse(name, args=args)
