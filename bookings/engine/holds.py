@@ -68,7 +68,9 @@ def place_hold(user, offering: Offering, start: datetime, client_key: str, now: 
         if existing.offering_id != offering.id:
             raise BookingError(_("This request key was already used for another treatment."), code="client_key")
         return existing
-    if not offering.is_bookable():
+    # New bookings only: a patient holding the clinic's quote (or moving dates of a booking they have) keeps
+    # the clinic's word after the offering stops taking new patients.
+    if booking is None and not offering.is_bookable():
         raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
     if offering.review_required and booking is None:
         raise BookingError(_("A clinician must review your case before you can choose dates."), code="review_required")

@@ -150,6 +150,20 @@ def test_an_offering_at_an_unpublished_clinic_is_not_bookable_by_any_door(client
     assert requested.value.code == "not_bookable", "treatment request"
 
 
+def test_a_quoted_patient_still_chooses_dates_after_the_clinic_stops_new_bookings(patient, quoted):
+    """"Bookable" is about new patients: the clinic's quote stands when the offering is later unticked."""
+    Offering.objects.filter(pk=quoted.offering_id).update(is_active=False)
+    quoted.offering.refresh_from_db()
+    assert not quoted.offering.is_bookable()
+    with pytest.raises(BookingError) as fresh:  # a new patient is refused ...
+        holds.place_hold(patient, quoted.offering, review.quote_slots(quoted)[0].start, "new", booking=None)
+    assert fresh.value.code == "not_bookable"
+    start = review.quote_slots(quoted)[0].start  # ... the quoted one is not
+    booking = review.accept_quote(patient, quoted, start, "quoted-dates")
+    assert booking.state == Booking.AWAITING_PAYMENT
+    assert booking.appointments.filter(status=Appointment.HELD).exists()
+
+
 def test_bookable_is_active_and_published_page_and_clinic():
     offering = direct_offering()
     assert offering.is_bookable() and Offering.objects.bookable().filter(pk=offering.pk).exists()
