@@ -10,13 +10,21 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings.engine import availability as av
+from bookings.engine import versions
 from bookings.engine.locking import lock_resources
-from bookings.engine.slots import alternatives_near, booking_window, slot_options
+from bookings.engine.slots import (
+    CACHE_SECONDS,
+    alternatives_near,
+    booking_window,
+    offering_slots,
+    slot_options,
+)
 from bookings.errors import BookingError, Busy, SlotTaken
 from bookings.models import (
     Allocation,
@@ -32,12 +40,43 @@ log = logging.getLogger("emhana.bookings")
 
 
 
-def get_offering(offering_id) -> Offering:
-    offering = (Offering.objects.select_related("clinic", "clinic__city", "page")
-                .filter(pk=offering_id).first())
+# What the engine reads of an offering: its own columns, whether its page and clinic are live, the clinic's zone.
+# Not the pages' text: a service page row is ~140 columns (seven languages), and building and reading it was
+# most of the slots API's time.
+ENGINE_FIELDS = (*(f.name for f in Offering._meta.concrete_fields), "page__live", "clinic__live",
+                 "clinic__timezone", "clinic__city__timezone")
+
+
+def ensure_bookable(offering: Offering | None) -> Offering:
     if offering is None or not offering.is_bookable():
         raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
     return offering
+
+
+def get_offering(offering_id) -> Offering:
+    """A bookable offering with what the engine needs (for the API's slots and holds), or ``not_bookable``."""
+    return ensure_bookable(Offering.objects.select_related("clinic", "clinic__city", "page")
+                           .only(*ENGINE_FIELDS).filter(pk=offering_id).first())
+
+
+def browse_offering(offering_id) -> Offering:
+    """``get_offering`` for browsing (the slots API), cached under the calendar's version, which every save of
+    an offering, page or clinic and every publish and unpublish bumps. Holds always read it afresh."""
+    key = f"offering:{versions.current()}:{offering_id}"
+    offering = cache.get(key)
+    if offering is None:
+        offering = get_offering(offering_id)
+        cache.set(key, offering, CACHE_SECONDS)
+    return offering
+
+
+def _resource_ids(offering: Offering) -> list[int]:
+    """The offering's active resources in lock order, or ``no_resources``."""
+    resource_ids = list(OfferingResource.objects.filter(offering=offering, resource__is_active=True)
+                        .order_by("resource_id").values_list("resource_id", flat=True))
+    if not resource_ids:
+        raise BookingError(_("This clinic has not opened its calendar for this treatment yet."), code="no_resources")
+    return resource_ids
 
 
 def release_stale(resource_ids, now: datetime) -> int:
@@ -59,6 +98,7 @@ def place_hold(user, offering: Offering, start: datetime, client_key: str, now: 
     Idempotent per (user, client_key): a retried or double-clicked request returns the same hold.
     For offerings that need review, ``booking`` must be the patient's quoted booking.
     """
+    real_time = now is None  # browsing answers (the look before the lock, alternatives) may come from the cache
     now = now or timezone.now()
     client_key = (client_key or "").strip()[:80]
     if not client_key:
@@ -77,18 +117,19 @@ def place_hold(user, offering: Offering, start: datetime, client_key: str, now: 
     if start.tzinfo is None:
         raise BookingError(_("Give the time with its time zone."), code="start")
     start = start.astimezone(av.UTC)
-    resource_ids = list(OfferingResource.objects.filter(offering=offering, resource__is_active=True)
-                        .order_by("resource_id").values_list("resource_id", flat=True))
-    if not resource_ids:
-        raise BookingError(_("This clinic has not opened its calendar for this treatment yet."), code="no_resources")
     day = start.astimezone(offering.clinic.tz).date()
     earliest, latest = booking_window(offering, day, day, now)
+    browse_now = None if real_time else now
     # Optimistic look first, without the lock: when a slot is wanted by many at once, everyone after the winner
     # learns it is taken here instead of queueing on the lock only to learn the same (bench: 200 holds on one slot).
-    # Expired holds do not block (Allocation.objects.blocking), so this never refuses a time that is free.
-    options, _cals = slot_options(offering, earliest, latest, now)
-    if not any(o.start == start for o in options):
-        raise SlotTaken(alternatives_near(offering, start, now))
+    # The cached answer is bumped by every calendar write and lives no longer than its first hold, so it never
+    # refuses a time that is free; a time it shows free is checked again under the lock.
+    that_day = offering_slots(offering, day, day, browse_now)
+    if not any(o.start == start for o in that_day):
+        if not that_day:
+            _resource_ids(offering)  # no calendar at all says so, rather than "taken"
+        raise SlotTaken(alternatives_near(offering, start, browse_now))
+    resource_ids = _resource_ids(offering)
     try:
         with transaction.atomic():
             lock_resources(resource_ids)
@@ -113,13 +154,13 @@ def place_hold(user, offering: Offering, start: datetime, client_key: str, now: 
                                                   start=blocked_start, end=blocked_end, expires_at=hold.expires_at))
             Allocation.objects.bulk_create(allocations)
     except SlotTaken:
-        raise SlotTaken(alternatives_near(offering, start, now)) from None
+        raise SlotTaken(alternatives_near(offering, start, browse_now)) from None
     except IntegrityError as exc:
         again = Hold.objects.filter(user=user, client_key=client_key).first()
         if again is not None:  # the same request raced itself (double click): same hold
             return again
         log.info("hold lost a race on offering %s at %s: %s", offering.pk, start, exc.__class__.__name__)
-        raise SlotTaken(alternatives_near(offering, start, now)) from None
+        raise SlotTaken(alternatives_near(offering, start, browse_now)) from None
     except OperationalError as exc:  # lock timeout, SQLite busy
         log.warning("hold on offering %s could not get its lock: %s", offering.pk, exc)
         raise Busy() from None

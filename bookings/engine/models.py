@@ -14,6 +14,8 @@ from django.db.models import Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bookings.engine.versions import CalendarQuerySet
+
 
 class Resource(models.Model):
     """Something whose time is booked: a Gamma Knife unit, a tomotherapy machine, an OR, a doctor."""
@@ -30,6 +32,8 @@ class Resource(models.Model):
     buffer_before_minutes = models.PositiveIntegerField(_("buffer before (minutes)"), default=0)
     buffer_after_minutes = models.PositiveIntegerField(_("buffer after (minutes)"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+
+    objects = CalendarQuerySet.as_manager()
 
     class Meta:
         ordering = ["clinic_id", "name"]
@@ -48,6 +52,8 @@ class WeeklyHours(models.Model):
     weekday = models.PositiveSmallIntegerField(_("day"), choices=WEEKDAYS)
     start = models.TimeField(_("from"))
     end = models.TimeField(_("until"))
+
+    objects = CalendarQuerySet.as_manager()
 
     class Meta:
         ordering = ["resource_id", "weekday", "start"]
@@ -74,6 +80,8 @@ class AvailabilityException(models.Model):
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = CalendarQuerySet.as_manager()
+
     class Meta:
         ordering = ["start"]
         indexes = [models.Index(fields=["resource", "end"])]
@@ -87,6 +95,8 @@ class OfferingResource(models.Model):
 
     offering = models.ForeignKey("catalog.Offering", on_delete=models.CASCADE, related_name="resource_links")
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="offering_links")
+
+    objects = CalendarQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offering", "resource"], name="offering_resource_once")]
@@ -182,7 +192,7 @@ class Appointment(models.Model):
         indexes = [models.Index(fields=["start"])]
 
 
-class AllocationQuerySet(models.QuerySet):
+class AllocationQuerySet(CalendarQuerySet):
     def blocking(self, now=None):
         """Allocations that take their resource's time at ``now``: live, and not a hold that has run out.
 

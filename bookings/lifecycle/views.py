@@ -87,7 +87,7 @@ def _offering_or_404(offering_id) -> Offering:
 def _bookable(offering):
     """The offering if it can be booked now, else a translated reason."""
     try:
-        return holds.get_offering(offering.pk), ""
+        return holds.ensure_bookable(offering), ""
     except errors.BookingError as exc:
         return None, str(exc.message)
 

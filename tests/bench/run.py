@@ -68,7 +68,7 @@ TARGETS = {
     "anonymous": {"ratio": 0.8, "enforced": True},
     "signed_in": {"ratio": 0.1, "enforced": True},
     "services_api": {"ratio": 0.2, "enforced": True},
-    "slots_api": {"ratio": 0.1, "enforced": False},
+    "slots_api": {"ratio": 0.1, "enforced": True},
     "dashboard": {"ratio": None, "enforced": False},
 }
 ENFORCE_ALL = os.environ.get("BENCH_ENFORCE_ALL") == "1"
