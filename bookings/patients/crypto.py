@@ -15,8 +15,10 @@ Fernet (AES-128-CBC + HMAC-SHA256, from the PyCA ``cryptography`` package) throu
   a reordered or cut file is refused.
 
 Decrypting with keys that do not match fails loudly (``DecryptionError``): data is never shown empty or
-garbled. Where a value must be looked up, a keyed hash (``lookup_hash``, HMAC-SHA256 with ``DATA_HASH_KEY``)
-is stored beside it; an encrypted column cannot be filtered on (``FieldError``).
+garbled. Where a value must be looked up, a keyed hash (``lookup_hash``, HMAC-SHA256) is stored beside it; an
+encrypted column cannot be filtered on (``FieldError``). Hash keys come from ``DATA_HASH_KEYS`` (the first makes new
+hashes; ``DATA_HASH_KEY`` alone still works as a one-key list); each hash carries the id of its key, lookups
+(``hash_lookup``) match hashes made with any configured key, and ``rotation.rehash`` rewrites old ones.
 """
 
 from __future__ import annotations
@@ -89,19 +91,96 @@ def primary_key_id() -> str:
     return keyring()[1]
 
 
+# --------------------------------------------------------------------------------- lookup hashes
+
+
+def dev_hash_key(secret_key: str) -> str:
+    """The development hash key (derived from the development SECRET_KEY, like ``dev_key``). Production refuses it."""
+    return "dev-hash|" + secret_key
+
+
+def configured_hash_keys() -> tuple[str, ...]:
+    """The lookup-hash keys, the current one first: ``DATA_HASH_KEYS`` (a list, or a comma-separated string), else
+    ``DATA_HASH_KEY`` as a one-item list (the older setting), else the development key."""
+    keys = getattr(settings, "DATA_HASH_KEYS", None) or ()
+    if isinstance(keys, str):
+        keys = keys.split(",")
+    found = tuple(k.strip() for k in keys if k and k.strip())
+    if not found:
+        single = (getattr(settings, "DATA_HASH_KEY", "") or "").strip()
+        found = (single,) if single else ()
+    return found or (dev_hash_key(settings.SECRET_KEY),)
+
+
+def hash_key_id(key: str | bytes) -> str:
+    """8 hex digits naming a hash key (an HMAC of a constant: says nothing about the key)."""
+    raw = key.encode() if isinstance(key, str) else key
+    return hmac.new(raw, b"emhana hash key id", hashlib.sha256).hexdigest()[:8]
+
+
 def hash_key() -> bytes:
-    value = getattr(settings, "DATA_HASH_KEY", "") or ""
-    if not value:
-        value = "dev-hash|" + settings.SECRET_KEY
-    return value.encode()
+    """The key that makes new lookup hashes (the first configured)."""
+    return configured_hash_keys()[0].encode()
+
+
+def current_hash_prefix() -> str:
+    """What every lookup hash made with the current key starts with (``<key id>:``)."""
+    return hash_key_id(configured_hash_keys()[0]) + ":"
+
+
+def _normal(value: str) -> str:
+    return "".join(ch for ch in (value or "") if ch not in " -\t").upper()
+
+
+def _hash_with(key: str, normal: str) -> str:
+    digest = hmac.new(key.encode(), normal.encode(), hashlib.sha256).digest()
+    return f"{hash_key_id(key)}:{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def _legacy_hash_with(key: str, normal: str) -> str:
+    # before hash keys could rotate: the bare hex digest, no key id (still matched until re-hashed)
+    return hmac.new(key.encode(), normal.encode(), hashlib.sha256).hexdigest()
 
 
 def lookup_hash(value: str) -> str:
-    """A keyed hash of a normalised value (upper case, no spaces or dashes), for finding it without decrypting."""
-    normal = "".join(ch for ch in (value or "") if ch not in " -\t").upper()
+    """A keyed hash of a normalised value (upper case, no spaces or dashes), for finding it without decrypting:
+    ``<key id>:<HMAC-SHA256, url-safe base64>`` (52 characters) with the current hash key; "" for an empty value.
+    Store it; to *find* a value use ``hash_lookup``, which also matches hashes made with older keys."""
+    normal = _normal(value)
     if not normal:
         return ""
-    return hmac.new(hash_key(), normal.encode(), hashlib.sha256).hexdigest()
+    return _hash_with(configured_hash_keys()[0], normal)
+
+
+def lookup_hashes(value: str) -> list[str]:
+    """Every stored form a hash of ``value`` may have while keys rotate: one per configured key, and the older
+    bare-hex form (before key ids). Empty for an empty value."""
+    normal = _normal(value)
+    if not normal:
+        return []
+    found = []
+    for key in configured_hash_keys():
+        found += [_hash_with(key, normal), _legacy_hash_with(key, normal)]
+    return found
+
+
+def hash_lookup(hash_field: str, value: str) -> models.Q:
+    """A filter that finds rows whose ``hash_field`` holds the hash of ``value`` under any configured key, e.g.
+    ``PatientProfile.objects.filter(hash_lookup("passport_number_hash", number))``. An empty value finds nothing."""
+    candidates = lookup_hashes(value)
+    return models.Q(**{f"{hash_field}__in": candidates}) if candidates else models.Q(pk__in=[])
+
+
+def hashed_fields():
+    """Every (model, hash field name, source field name) kept as a lookup hash, for rotation and the checks.
+    A model declares its hashes with ``LOOKUP_HASHES = {"<hash field>": "<field it hashes>"}``."""
+    from django.apps import apps
+
+    found = []
+    for model in apps.get_models():
+        for hash_field, source in (getattr(model, "LOOKUP_HASHES", None) or {}).items():
+            found.append((model, hash_field, source))
+    return found
 
 
 # --------------------------------------------------------------------------------- values

@@ -77,12 +77,16 @@ class PatientProfile(models.Model):
     citizenship = CountryField(_("citizenship"), blank=True)
     passport_number = EncryptedCharField(_("passport number"), max_length=30, blank=True)
     # a keyed hash of the passport number: finds a patient by passport without decrypting every row
+    # (``with_passport``; ``<key id>:<hash>``, re-hashed by ``rotate_data_keys --hashes`` when the key changes)
     passport_number_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     passport_expiry = models.DateField(_("passport valid until"), null=True, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     preferred_language = models.CharField(_("preferred language"), max_length=10, choices=settings.LANGUAGES,
                                           default="en")
     home_timezone = models.CharField(_("home time zone"), max_length=64, blank=True)
+
+    # the lookup hashes kept beside encrypted values (bookings.patients.crypto.hashed_fields, rotation.rehash)
+    LOOKUP_HASHES = {"passport_number_hash": "passport_number"}
 
     def save(self, *args, **kwargs):
         from bookings.patients.crypto import lookup_hash
@@ -91,6 +95,14 @@ class PatientProfile(models.Model):
         if kwargs.get("update_fields") is not None and "passport_number" in kwargs["update_fields"]:
             kwargs["update_fields"] = {*kwargs["update_fields"], "passport_number_hash"}
         super().save(*args, **kwargs)
+
+    @classmethod
+    def with_passport(cls, number: str):
+        """The profiles whose passport number is ``number`` (spaces, dashes and case ignored), found by the keyed
+        hash; also hashes made with an older key while ``DATA_HASH_KEYS`` rotates."""
+        from bookings.patients.crypto import hash_lookup
+
+        return cls.objects.filter(hash_lookup("passport_number_hash", number))
 
     @property
     def full_name(self):

@@ -39,6 +39,7 @@ from bookings.models import (
 log = logging.getLogger("emhana.privacy")
 
 RETAINED_STATES = (Booking.CONFIRMED, Booking.COMPLETED, Booking.REFUNDED)
+ERASED_EMAIL_DOMAIN = "erased.invalid"
 
 
 # --------------------------------------------------------------------------------- the access log
@@ -145,7 +146,7 @@ def erase_account(user) -> dict:
         RecordAccess.objects.filter(patient=user).exclude(booking_id__in=retained_ids)._purge()
         _forget_login(user)
         if retained_ids:
-            user.email = f"erased-{user.pk}@erased.invalid"
+            user.email = erased_email(user.pk)
             setattr(user, User.USERNAME_FIELD, f"erased-{user.pk}")
             user.first_name = user.last_name = ""
             user.set_unusable_password()
@@ -163,6 +164,16 @@ def erase_account(user) -> dict:
     _end_sessions(user)
     log.info("account %s erased: %s", user.pk, counts)
     return counts
+
+
+def erased_email(pk) -> str:
+    return f"erased-{pk}@{ERASED_EMAIL_DOMAIN}"
+
+
+def is_erased_account(user) -> bool:
+    """An account erasure kept, anonymised and disabled, only because some of its bookings are restricted (the
+    retention deletes it once they are gone: bookings.patients.retention.expire_restricted)."""
+    return not user.is_active and user.email == erased_email(user.pk)
 
 
 def _forget_login(user):

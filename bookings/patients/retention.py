@@ -7,6 +7,11 @@
   in meanwhile (``bookings.patients.privacy.erase_account``: what the law obliges clinics to keep is restricted).
   Staff accounts are never erased this way.
 * Finished data exports are deleted when their link expires.
+* What was kept after an erasure under a legal obligation (``Restriction``) is deleted the day after its end date
+  (``keep_until``): the booking with its questionnaire, notes, quotes, sessions, consents, state history, access log,
+  payments and refunds (kept under the same obligation and end date, and a payment cannot outlive its booking), its
+  medical records and their encrypted files (removed from storage once the deletion is committed), the
+  restriction with the name and date of birth it kept; and the anonymised account once nothing is kept for it.
 
 Each step is idempotent: running it twice, or after an interruption, changes nothing more.
 """
@@ -15,17 +20,30 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from bookings.models import Booking, ClinicMembership, MedicalRecord, PatientProfile, Payment, RetentionNotice
+from bookings.models import (
+    Booking,
+    ClinicMembership,
+    Hold,
+    MedicalRecord,
+    PatientProfile,
+    Payment,
+    RecordAccess,
+    Refund,
+    Restriction,
+    RetentionNotice,
+    VisaRefusal,
+)
 
 log = logging.getLogger("emhana.privacy")
 
@@ -110,6 +128,85 @@ def warn_and_erase_inactive(now=None) -> dict:
     return {"warned": warned, "erased": erased}
 
 
+def _delete_stored_files(names):
+    """Remove files from private storage (run once the deletion of their rows is committed). A file that cannot be
+    removed is logged by its random file name only (the record's id) and left for the operator."""
+    storage = MedicalRecord._meta.get_field("file").storage
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.exception("retention: could not remove the stored file of record %s", name.rsplit("/", 1)[-1])
+
+
+def delete_emptied_erased_accounts() -> int:
+    """Delete the accounts that erasure kept (anonymised, disabled) only for their restricted bookings, once none is
+    left, as erasure does at once for an account with nothing retained. Idempotent; returns how many."""
+    from bookings.patients.privacy import ERASED_EMAIL_DOMAIN, is_erased_account
+
+    User = get_user_model()
+    count = kept = 0
+    emptied = (User.objects.filter(is_active=False, email__endswith="@" + ERASED_EMAIL_DOMAIN)
+               .exclude(pk__in=Booking.objects.values("user_id")))
+    for user in emptied.iterator():
+        if not is_erased_account(user):
+            continue
+        try:
+            with transaction.atomic():
+                if Booking.objects.filter(user=user).exists():
+                    continue
+                RecordAccess.objects.filter(patient=user)._purge()
+                user.delete()
+            count += 1
+        except ProtectedError:
+            kept += 1
+    if kept:
+        log.warning("retention: %d erased accounts are still referenced elsewhere and were kept", kept)
+    return count
+
+
+def expire_restricted(now=None) -> dict:
+    """Delete what was restricted at erasure once its end date (``Restriction.keep_until``, kept through that day)
+    has passed: one transaction per booking, its files removed from storage after it commits; then the anonymised
+    accounts left with nothing. Idempotent (a second run finds nothing). Returns counts of what was deleted."""
+    now = now or timezone.now()
+    today = now.date()  # keep_until was set from a UTC date (privacy.erase_account)
+    counts = {"restricted_expired": 0, "restricted_records_deleted": 0, "restricted_payments_deleted": 0}
+    due = list(Restriction.objects.filter(keep_until__lt=today).order_by("booking_id")
+               .values_list("booking_id", flat=True))
+    for booking_id in due:
+        with transaction.atomic():
+            # locked and checked again: a concurrent run (or a changed end date) never deletes twice or early
+            if not Restriction.objects.select_for_update().filter(booking_id=booking_id,
+                                                                  keep_until__lt=today).exists():
+                continue
+            booking = Booking.objects.select_for_update().get(pk=booking_id)
+            records = list(MedicalRecord.objects.filter(booking=booking))
+            record_ids = [r.pk for r in records]
+            # the access log of what is deleted (as erasure does), before the rows it points to
+            RecordAccess.objects.filter(Q(booking=booking) | Q(record_id__in=record_ids)
+                                        | Q(target__in=[str(pk) for pk in record_ids]))._purge()
+            VisaRefusal.objects.filter(Q(booking=booking) | Q(letter_id__in=record_ids)).delete()  # protects letters
+            names = [r.file.name for r in records if r.file.name]
+            for record in records:
+                record.delete()
+            Refund.objects.filter(payment__booking=booking).delete()
+            _total, deleted = Payment.objects.filter(booking=booking).delete()
+            Hold.objects.filter(booking=booking).delete()
+            booking.delete()  # its restriction, consents, quotes, events, messages, sessions, extras go with it
+            counts["restricted_expired"] += 1
+            counts["restricted_records_deleted"] += len(records)
+            counts["restricted_payments_deleted"] += deleted.get(Payment._meta.label, 0)
+            if names:
+                transaction.on_commit(partial(_delete_stored_files, names))
+    counts["erased_accounts_deleted"] = delete_emptied_erased_accounts()
+    if counts["restricted_expired"] or counts["erased_accounts_deleted"]:
+        log.info("retention: %(restricted_expired)d restricted bookings past their end date deleted "
+                 "(%(restricted_records_deleted)d medical records, %(restricted_payments_deleted)d payments), "
+                 "%(erased_accounts_deleted)d erased accounts deleted", counts)
+    return counts
+
+
 def apply(now=None) -> dict:
     from bookings.patients.export import expire_exports
 
@@ -117,6 +214,8 @@ def apply(now=None) -> dict:
     result = {"purged": purge_unconfirmed(now)}
     result.update(warn_and_erase_inactive(now))
     result["exports_expired"] = expire_exports(now)
+    result.update(expire_restricted(now))
+    log.info("retention run: %s", result)
     return result
 
 

@@ -1,4 +1,5 @@
-"""Key rotation: re-encrypt every encrypted column and stored file with the first key of DATA_ENCRYPTION_KEYS.
+"""Key rotation: re-encrypt every encrypted column and stored file with the first key of DATA_ENCRYPTION_KEYS,
+and re-hash every lookup hash with the first key of DATA_HASH_KEYS.
 
 No downtime: while it runs, every value stays readable (all keys decrypt). Resumable: what is left is found from
 the data itself (the key id in each value and each file's header), so an interrupted run simply continues
@@ -6,6 +7,13 @@ where it stopped, and a second run finds nothing to do. Each batch is its own tr
 written only if it has not changed since it was read (a concurrent edit wins, and is already on the new key).
 
     manage.py rotate_data_keys            # or the Celery task bookings.tasks.rotate_data_keys
+
+The lookup hashes (``crypto.hashed_fields``: the passport number's) rotate the same way with the first key of
+DATA_HASH_KEYS: each hash starts with the id of its key, so what is left is one query; each is recomputed from the
+decrypted value (the old hash key is not needed for that, only for lookups meanwhile), in batches, written only if
+unchanged since read.
+
+    manage.py rotate_data_keys --hashes   # or the Celery task bookings.tasks.rotate_hash_keys
 """
 
 from __future__ import annotations
@@ -94,8 +102,8 @@ def pending() -> dict:
     return {"columns": columns, "files": files}
 
 
-def rotate() -> dict:
-    result = {"columns": rotate_columns(), "files": rotate_files()}
+def rotate(batch: int = BATCH) -> dict:
+    result = {"columns": rotate_columns(batch=batch), "files": rotate_files()}
     log.info("data keys rotated: %s", result)
     return result
 
@@ -103,3 +111,55 @@ def rotate() -> dict:
 @shared_task(acks_late=True, name="bookings.tasks.rotate_data_keys")
 def rotate_data_keys():
     return rotate()
+
+
+# --------------------------------------------------------------------------------- lookup hashes
+
+
+def _stale_hashes(model, hash_field):
+    """Rows whose hash was not made with the current hash key (an empty hash is an empty value: nothing to do)."""
+    return (model._base_manager.exclude(**{hash_field: ""})
+            .exclude(**{f"{hash_field}__startswith": crypto.current_hash_prefix()}))
+
+
+def rehash(batch: int = BATCH, max_batches: int | None = None) -> int:
+    """Recompute every lookup hash not made with the current hash key; returns how many were rewritten.
+
+    Batches in primary-key order, each its own transaction; a hash is written only if it is still the one read
+    (a concurrent save has already written a current one). Stopped at any point, the next run finds what is left
+    by the key id at the start of each hash."""
+    done = batches = 0
+    for model, hash_field, source in crypto.hashed_fields():
+        last = None
+        while True:
+            if max_batches is not None and batches >= max_batches:
+                return done
+            with transaction.atomic():
+                rows = _stale_hashes(model, hash_field).order_by("pk")
+                if last is not None:
+                    rows = rows.filter(pk__gt=last)
+                rows = list(rows.values_list("pk", hash_field, source)[:batch])  # the source decrypts on load
+                for key, old, value in rows:
+                    fresh = crypto.lookup_hash(value or "")
+                    done += model._base_manager.filter(pk=key, **{hash_field: old}).update(**{hash_field: fresh})
+            batches += 1
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
+    return done
+
+
+def pending_hashes() -> int:
+    """How many lookup hashes are still on an old hash key (0 when the hash rotation is complete)."""
+    return sum(_stale_hashes(model, hash_field).count() for model, hash_field, _source in crypto.hashed_fields())
+
+
+def rotate_hashes(batch: int = BATCH) -> dict:
+    result = {"hashes": rehash(batch=batch)}
+    log.info("lookup hashes rotated: %s", result)
+    return result
+
+
+@shared_task(acks_late=True, name="bookings.tasks.rotate_hash_keys")
+def rotate_hash_keys():
+    return rotate_hashes()

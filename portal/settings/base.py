@@ -267,9 +267,11 @@ STORAGES = {
 # --- Patients' data (bookings/patients: crypto, privacy, consent, export, retention, sessions) ------------
 # Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: put the new key first, run
 # `manage.py rotate_data_keys`, then drop the old one). Empty = a development key derived from SECRET_KEY
-# (production refuses that). DATA_HASH_KEY keys the lookup hashes (e.g. the passport number's).
+# (production refuses that). DATA_HASH_KEYS key the lookup hashes (e.g. the passport number's): comma-separated,
+# the first makes new hashes, all match lookups (rotation: new key first, `rotate_data_keys --hashes`, drop the old
+# one); DATA_HASH_KEY alone still works as a one-key list. Empty = a development key (production refuses that).
 DATA_ENCRYPTION_KEYS = env.list("DATA_ENCRYPTION_KEYS", default=[])
-DATA_HASH_KEY = env.str("DATA_HASH_KEY", default="")
+DATA_HASH_KEYS = env.list("DATA_HASH_KEYS", default=[]) or [k for k in [env.str("DATA_HASH_KEY", default="")] if k]
 RESTRICTED_RECORDS_YEARS = env.int("RESTRICTED_RECORDS_YEARS", default=25)
 RETENTION_UNCONFIRMED_DAYS = env.int("RETENTION_UNCONFIRMED_DAYS", default=180)
 RETENTION_INACTIVE_DAYS = env.int("RETENTION_INACTIVE_DAYS", default=3 * 365)

@@ -30,10 +30,10 @@ if (not (STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET)
 
 # Patients' data: real encryption keys from the environment, never the development key derived from SECRET_KEY.
 DATA_ENCRYPTION_KEYS = env.list("DATA_ENCRYPTION_KEYS", default=[])
-DATA_HASH_KEY = env.str("DATA_HASH_KEY", default="")
+DATA_HASH_KEYS = env.list("DATA_HASH_KEYS", default=[]) or [k for k in [env.str("DATA_HASH_KEY", default="")] if k]
 
 
-def _check_data_keys(keys, hash_key, secret_key):
+def _check_data_keys(keys, hash_keys, secret_key):
     from cryptography.fernet import Fernet
 
     from bookings.patients.crypto import dev_key
@@ -48,11 +48,16 @@ def _check_data_keys(keys, hash_key, secret_key):
             raise ImproperlyConfigured("DATA_ENCRYPTION_KEYS holds a value that is not a Fernet key.") from exc
         if key in (dev_key(secret_key), dev_key(INSECURE_SECRET_KEY)):
             raise ImproperlyConfigured("DATA_ENCRYPTION_KEYS holds the development key.")
-    if len(hash_key) < 32:
-        raise ImproperlyConfigured("Production needs DATA_HASH_KEY (32+ random characters) in the environment.")
+    if not hash_keys or any(len(k.strip()) < 32 for k in hash_keys):
+        raise ImproperlyConfigured("Production needs DATA_HASH_KEYS (comma-separated, 32+ random characters each; "
+                                   "the first hashes) or DATA_HASH_KEY (one key) in the environment.")
+    from bookings.patients.crypto import dev_hash_key
+
+    if any(k.strip() in (dev_hash_key(secret_key), dev_hash_key(INSECURE_SECRET_KEY)) for k in hash_keys):
+        raise ImproperlyConfigured("DATA_HASH_KEYS holds the development hash key.")
 
 
-_check_data_keys(DATA_ENCRYPTION_KEYS, DATA_HASH_KEY, SECRET_KEY)
+_check_data_keys(DATA_ENCRYPTION_KEYS, DATA_HASH_KEYS, SECRET_KEY)
 
 # One TLS proxy in front (X-Forwarded-For / X-Forwarded-Proto); see base for why this matters to rate limits.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
