@@ -187,3 +187,13 @@ class DeclineForm(forms.Form):
                              help_text=_("The patient reads this. Say why, and what they could do instead."))
 
 
+class ExtraDecisionForm(forms.Form):
+    """The clinic's answer about one extra a patient chose (bookings.trip.extras.decide)."""
+
+    CONFIRM, DECLINE = "confirm", "decline"
+    decision = forms.ChoiceField(choices=[(CONFIRM, _("Confirm")), (DECLINE, _("Cannot provide"))])
+    # asked for in the page (the patient reads it); not required here, so that a decision without one still counts
+    reason = forms.CharField(label=_("Why the clinic cannot provide it"), required=False, max_length=1000)
+
+    def clean_reason(self):
+        return (self.cleaned_data.get("reason") or "").replace("\x00", "").strip()

@@ -46,6 +46,8 @@ TO_PATIENT = gettext_lazy("Message to the patient")
 QUEUE_STATES = [Booking.REQUESTED, Booking.UNDER_REVIEW, Booking.QUOTED]
 REVIEWABLE = {Booking.REQUESTED, Booking.UNDER_REVIEW, Booking.QUOTED}
 DAY_HIDDEN_BOOKING_STATES = [Booking.CANCELLED, Booking.DECLINED, Booking.EXPIRED, Booking.REFUNDED]
+EXTRAS_LISTED = 10  # bookings with extras waiting for an answer, listed on the home and day pages
+NO_EXTRAS = {"count": 0, "bookings": [], "more": 0}
 
 
 # --------------------------------------------------------------------------------- access
@@ -141,12 +143,34 @@ def home(request):
     ids = [c.pk for c in clinics]
     queue = dict(Booking.objects.filter(clinic_id__in=ids, state__in=QUEUE_STATES)
                  .values_list("clinic_id").annotate(n=Count("id")).values_list("clinic_id", "n"))
+    extras_waiting = _extras_waiting(ids)
     resources: dict[int, list] = {i: [] for i in ids}
     for resource in Resource.objects.filter(clinic_id__in=ids).order_by("name"):
         resources[resource.clinic_id].append(resource)
     rows = [{"clinic": c, "queue": queue.get(c.pk, 0), "resources": resources[c.pk],
-             "today": _local_today(c.tz)} for c in clinics]
+             "today": _local_today(c.tz), "extras": extras_waiting.get(c.pk, NO_EXTRAS)}
+            for c in clinics]
     return render(request, "desk/home.html", {"rows": rows})
+
+
+def _extras_waiting(clinic_ids) -> dict[int, dict]:
+    """{clinic id: {"count": extras waiting for the clinic's answer, "bookings": the first bookings with them,
+    "more": how many bookings with them are not listed}}."""
+    from bookings.trip import extras as trip_extras
+
+    out: dict[int, dict] = {}
+    rows = (trip_extras.waiting(clinic_ids)
+            .values("booking__clinic_id", "booking_id", "booking__reference", "booking__service_title")
+            .annotate(n=Count("id")).order_by("booking__clinic_id", "booking_id"))
+    for row in rows:
+        entry = out.setdefault(row["booking__clinic_id"], {"count": 0, "bookings": [], "more": 0})
+        entry["count"] += row["n"]
+        if len(entry["bookings"]) < EXTRAS_LISTED:
+            entry["bookings"].append({"pk": row["booking_id"], "reference": row["booking__reference"],
+                                      "title": row["booking__service_title"], "n": row["n"]})
+        else:
+            entry["more"] += 1
+    return out
 
 
 @desk_view
@@ -163,13 +187,26 @@ def day_list(request, clinic_id):
         .select_related("booking__user", "offering__page")
         .prefetch_related("allocations__resource")
         .order_by("start", "id"))
+    extras_waiting = _extras_waiting([clinic.pk]).get(clinic.pk, NO_EXTRAS)
+    waiting_by_booking = _extras_waiting_by_booking(clinic.pk, {a.booking_id for a in appointments})
     for a in appointments:
         a.resource_names = sorted({al.resource.name for al in a.allocations.all() if al.live})
         a.can_mark = a.status in (Appointment.BOOKED, Appointment.ATTENDED, Appointment.NO_SHOW)
-    context = {"clinic": clinic, "day": day, "appointments": appointments,
+        a.extras_waiting = waiting_by_booking.get(a.booking_id, 0)
+    context = {"clinic": clinic, "day": day, "appointments": appointments, "extras_waiting": extras_waiting,
                "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
                "is_today": day == _local_today(tz)}
     return _render(request, "desk/day.html", context, tz)
+
+
+def _extras_waiting_by_booking(clinic_id, booking_ids) -> dict[int, int]:
+    """{booking id: its extras waiting for the clinic's answer}."""
+    from bookings.trip import extras as trip_extras
+
+    if not booking_ids:
+        return {}
+    return dict(trip_extras.waiting([clinic_id]).filter(booking_id__in=booking_ids)
+                .values_list("booking_id").annotate(n=Count("id")).values_list("booking_id", "n").order_by())
 
 
 @desk_view
@@ -435,6 +472,7 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
         "thread": booking.messages.select_related("author"),
         "quotes": booking.quotes.order_by("-version"),
         "events": booking.events.select_related("actor"),
+        "extras_waiting": _extras_waiting_by_booking(booking.clinic_id, {booking.pk}).get(booking.pk, 0),
         "appointments": booking.appointments.exclude(status=Appointment.RELEASED).order_by("start"),
         "can_start_review": booking.state == Booking.REQUESTED,
         "can_quote": booking.state in REVIEWABLE,

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from icalendar import Calendar, Event
 
-from bookings.models import Booking, NotificationLog
+from bookings.models import Booking, BookingExtra, NotificationLog
 from portal import l10n
 
 log = logging.getLogger("emhana.notifications")
@@ -97,6 +97,36 @@ def send_booking_email(booking_id: int, kind: str, key: str | None = None) -> bo
                 if kind in (Booking.CONFIRMED, "reminder_7d", "reminder_1d", "rescheduled"):
                     message.attach(f"{booking.reference}.ics", booking_ics(booking), "text/calendar")
                 message.send()
+    except IntegrityError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------- the clinic's answer about an extra
+
+
+def send_extra_email(extra_id: int, status: str, key: str | None = None) -> bool:
+    """Tell the patient the clinic's answer about one extra they chose (confirmed, or cannot be provided, with the
+    reason and the refund), once per key, in the patient's language with times in the clinic's zone. Nothing is sent
+    when the extra's answer is no longer ``status`` (a later answer has its own email)."""
+    row = (BookingExtra.objects.select_related("booking__user", "booking__clinic__city", "booking__offering__page")
+           .filter(pk=extra_id).first())
+    if row is None or row.status != status or status == BookingExtra.REQUESTED or not row.booking.user.email:
+        return False
+    booking = row.booking
+    key = key or f"booking:{booking.pk}:extra:{row.pk}:{status}"
+    try:
+        with transaction.atomic():
+            NotificationLog.objects.create(key=key, booking=booking)
+            with translation.override(booking.language or "en"), timezone.override(booking.clinic.tz):
+                context = email_context(booking, f"extra_{status}")
+                context.update({"extra": row, "declined": status == BookingExtra.DECLINED,
+                                "decided_at": l10n.format_when(row.decided_at, booking.clinic.tz),
+                                "refunded": l10n.money(row.refunded, booking.currency) if row.refunded else "",
+                                "deposit": l10n.money(booking.deposit, booking.currency)})
+                subject = render_to_string("trip/email/extra_decision_subject.txt", context).strip()
+                body = render_to_string("trip/email/extra_decision_body.txt", context)
+                EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [booking.user.email]).send()
     except IntegrityError:
         return False
     return True

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from bookings.models import Appointment, Booking
-from bookings.notifications.mail import send_booking_email
+from bookings.notifications.mail import send_booking_email, send_extra_email
 
 
 @shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True, name="bookings.tasks.notify_booking")
@@ -42,3 +42,13 @@ def notify_on_commit(booking, kind: str, key: str | None = None) -> None:
     """Email the patient once the transaction commits; the key makes a retried task send it only once
     (and lets a second quote, say, be its own email)."""
     notify_booking.delay_on_commit(booking.pk, kind, key)
+
+
+@shared_task(bind=True, max_retries=5, default_retry_delay=60, acks_late=True,
+             name="bookings.tasks.notify_extra_decision")
+def notify_extra_decision(self, extra_id, status, key=None):
+    """The email about the clinic's answer on an extra (bookings.trip.extras.decide), after its commit."""
+    try:
+        return send_extra_email(extra_id, status, key)
+    except OSError as exc:  # mail server down: try later
+        raise self.retry(exc=exc) from exc

@@ -75,6 +75,9 @@ class BookingExtra(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
+    # the clinic's reason when it cannot provide the extra (the patient reads it), and what was refunded for it
+    decision_note = models.TextField(blank=True, max_length=1000)
+    refunded = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

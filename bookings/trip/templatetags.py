@@ -55,6 +55,7 @@ def trip_panel(context, booking, notice=True):
         "verdict": entry.for_booking(booking) if notice else None,
         "estimate": estimate.for_booking(booking, _display(context)),
         "chosen": chosen,
+        "all_extras": extras.for_booking(booking),  # with the declined ones, and the clinic's reason
         "offers": offers,
         "can_choose": extras.can_choose(booking) and bool(offers),
         "refusal": VisaRefusal.objects.filter(booking=booking).order_by("-created_at").first(),
@@ -82,14 +83,20 @@ def waitlist_link(context, offering, booking=None):
 
 @register.inclusion_tag("trip/_desk_panel.html", takes_context=True)
 def desk_trip_panel(context, booking):
+    """The desk's trip panel: the visa verdict, the patient's extras with the clinic's answer (confirm, or cannot
+    provide with a reason), and visa-refusal letters to confirm."""
     from bookings.models import BookingExtra, VisaRefusal
     from bookings.patients.records import records_for_clinic_staff  # noqa: F401 - the letter is read through it
-    from bookings.trip import entry
+    from bookings.trip import entry, extras
 
+    rows = extras.for_booking(booking)
     return {
         "booking": booking,
         "verdict": entry.for_booking(booking),
-        "extras": list(BookingExtra.objects.filter(booking=booking).order_by("id")),
+        "extras": rows,
+        "extras_waiting": sum(1 for e in rows if e.status == BookingExtra.REQUESTED),
+        "decidable": booking.state in extras.DECIDABLE,
+        "paid": booking.payments.filter(state="succeeded").exists(),
         "refusals": list(VisaRefusal.objects.filter(booking=booking).select_related("letter")),
         "csrf_token": context.get("csrf_token"),
         "request": context.get("request"),

@@ -15,12 +15,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bookings.desk.forms import ExtraDecisionForm
 from bookings.desk.views import desk_view
 from bookings.engine import waitlist
 from bookings.errors import BookingError, http_status
 from bookings.models import Booking, BookingExtra, VisaRefusal, WaitlistEntry
 from bookings.trip import estimate, extras, visa_refusal
 from catalog.models import Offering
+from portal.l10n import money
 
 
 def _my_booking(request, reference) -> Booking:
@@ -197,12 +199,32 @@ def _desk_booking(request, booking_id) -> Booking:
 @desk_view
 @require_POST
 def desk_extra(request, booking_id, extra_id):
+    """Confirm an extra, or say the clinic cannot provide it (with the reason the patient reads). Staff of another
+    clinic get 404 (the booking is looked up among the user's clinics)."""
     booking = _desk_booking(request, booking_id)
     row = get_object_or_404(BookingExtra, pk=extra_id, booking=booking)
-    confirm = request.POST.get("decision") == "confirm"
-    extras.decide(row, request.user, confirm)
-    messages.success(request, _("Extra confirmed.") if confirm else _("Extra declined; the patient is told."))
-    return redirect(reverse("desk:booking", args=[booking.pk]) + "#trip")
+    form = ExtraDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose confirm or cannot provide; a reason has at most 1000 characters."))
+        return redirect(reverse("desk:booking", args=[booking.pk]) + f"#extra-{row.pk}")
+    confirm = form.cleaned_data["decision"] == ExtraDecisionForm.CONFIRM
+    before = row.status
+    try:
+        row = (extras.confirm_extra(row, request.user) if confirm
+               else extras.decline_extra(row, request.user, form.cleaned_data["reason"]))
+    except BookingError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        if row.status == before:
+            messages.info(request, _("This was already recorded; nothing more was done."))
+        elif confirm:
+            messages.success(request, _("Extra confirmed; the patient is told."))
+        elif row.refunded:
+            messages.success(request, _("Extra declined; %(amount)s is refunded to the patient, who is told.")
+                             % {"amount": money(row.refunded, booking.currency)})
+        else:
+            messages.success(request, _("Extra declined; the patient is told."))
+    return redirect(reverse("desk:booking", args=[booking.pk]) + f"#extra-{row.pk}")
 
 
 @desk_view
