@@ -192,8 +192,14 @@ class ExtraDecisionForm(forms.Form):
 
     CONFIRM, DECLINE = "confirm", "decline"
     decision = forms.ChoiceField(choices=[(CONFIRM, _("Confirm")), (DECLINE, _("Cannot provide"))])
-    # asked for in the page (the patient reads it); not required here, so that a decision without one still counts
+    # required to decline (the patient reads it), checked in clean(): confirming needs none
     reason = forms.CharField(label=_("Why the clinic cannot provide it"), required=False, max_length=1000)
 
     def clean_reason(self):
         return (self.cleaned_data.get("reason") or "").replace("\x00", "").strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("decision") == self.DECLINE and not cleaned.get("reason"):
+            self.add_error("reason", _("Say why the clinic cannot provide it: the patient reads it."))
+        return cleaned

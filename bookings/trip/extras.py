@@ -78,6 +78,9 @@ def choose(booking: Booking, user, quantities: dict[int, int]) -> list[BookingEx
                 if row is not None and row.status != BookingExtra.DECLINED:  # the clinic's answer stays on record
                     row.delete()
                 continue
+            if (row is not None and row.status != BookingExtra.DECLINED and row.quantity == qty
+                    and row.unit_price == offer.price and row.pay_at == offer.pay_at):
+                continue  # unchanged: the clinic's answer (a confirmation) stands
             fields = {"kind": offer.kind, "label": offer.label()[:300], "unit": offer.unit,
                       "unit_price": offer.price, "quantity": qty, "pay_at": offer.pay_at,
                       "status": BookingExtra.REQUESTED, "decided_by": None, "decided_at": None,

@@ -205,7 +205,7 @@ def desk_extra(request, booking_id, extra_id):
     row = get_object_or_404(BookingExtra, pk=extra_id, booking=booking)
     form = ExtraDecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose confirm or cannot provide; a reason has at most 1000 characters."))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(reverse("desk:booking", args=[booking.pk]) + f"#extra-{row.pk}")
     confirm = form.cleaned_data["decision"] == ExtraDecisionForm.CONFIRM
     before = row.status

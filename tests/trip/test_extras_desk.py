@@ -294,3 +294,27 @@ def test_the_decision_needs_the_csrf_token_and_a_post(patient_client, patient, o
     page = strict.get(reverse("desk:booking", args=[booking.pk])).content.decode()
     form_start = page.index(f'action="{reverse("desk:trip_extra", args=[booking.pk, nights.pk])}"')
     assert "csrfmiddlewaretoken" in page[form_start:form_start + 400]
+
+
+def test_declining_needs_a_reason_the_patient_can_read_and_changes_nothing_without_one(
+        patient_client, patient, offering, fake_provider):
+    booking, nights, _transfer = _booking_with_extras(patient_client, patient, offering)
+    desk = _desk(staff_of(booking.clinic))
+    response = _decide(desk, booking, nights, decision="decline", reason="  ")
+    assert response.status_code == 302
+    nights.refresh_from_db()
+    assert nights.status == BookingExtra.REQUESTED and nights.refunded == 0 and fake_provider.refunds == []
+    page = desk.get(response["Location"]).content.decode()
+    assert "Say why the clinic cannot provide it" in page
+
+
+def test_saving_the_same_extras_again_keeps_the_clinic_s_confirmation(patient_client, patient, offering):
+    booking, nights, transfer = _booking_with_extras(patient_client, patient, offering, paid=False)
+    extras_service.confirm_extra(transfer, staff_of(booking.clinic))
+    url = reverse("trip_extras", args=[booking.reference])
+    patient_client.post(url, {f"extra-{nights.extra_id}": "2", f"extra-{transfer.extra_id}": "1"})  # again, unchanged
+    transfer.refresh_from_db()
+    assert transfer.status == BookingExtra.CONFIRMED
+    patient_client.post(url, {f"extra-{nights.extra_id}": "2", f"extra-{transfer.extra_id}": "2"})  # a change: ask again
+    transfer.refresh_from_db()
+    assert transfer.status == BookingExtra.REQUESTED and transfer.quantity == 2

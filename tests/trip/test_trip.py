@@ -188,7 +188,7 @@ def test_the_clinic_confirms_or_declines_an_extra_and_a_declined_paid_extra_is_r
     assert "Accommodation near the clinic" in desk
     rows = {e.kind: e for e in BookingExtra.objects.filter(booking=booking)}
     client.post(reverse("desk:trip_extra", args=[booking.pk, rows["transfer"].pk]), {"decision": "confirm"})
-    client.post(reverse("desk:trip_extra", args=[booking.pk, rows["accommodation"].pk]), {"decision": "decline"})
+    client.post(reverse("desk:trip_extra", args=[booking.pk, rows["accommodation"].pk]), {"decision": "decline", "reason": "No beds left that week"})
     rows = {e.kind: e for e in BookingExtra.objects.filter(booking=booking)}
     assert rows["transfer"].status == BookingExtra.CONFIRMED
     assert rows["accommodation"].status == BookingExtra.DECLINED
