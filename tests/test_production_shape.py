@@ -40,3 +40,32 @@ def test_log_lines_and_enqueued_tasks_carry_the_request_id(caplog):
         assert headers["request_id"] == "req-abcdef12"
     finally:
         requestid.REQUEST_ID.reset(token)
+
+
+def test_a_hung_redis_costs_a_request_about_a_second_then_the_outage_page(settings):
+    """Redis that accepts and never answers (a paused host) must not hold a worker until gunicorn kills it."""
+    import socket
+    import threading
+    import time
+
+    from django.test import Client
+
+    from portal.settings.base import cache_config
+
+    client = Client(raise_request_exception=False)  # the outage page is the answer; the error is logged
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    # without timeouts the request would wait forever: hang up after 15 s so the test fails instead of hanging
+    threading.Timer(15, lambda: [conn.close() for conn, _addr in held]).start()
+    try:
+        settings.CACHES = {"default": cache_config(f"redis://127.0.0.1:{server.getsockname()[1]}/0")}
+        started = time.monotonic()
+        response = client.get("/en/")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert response.status_code == 503 and response.has_header("Retry-After")
+    assert elapsed < 10, elapsed  # one second per cache call that waits, not the worker's 30 s timeout

@@ -128,13 +128,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
+
+
+def cache_config(url: str) -> dict:
+    """The default cache from a URL: Redis (django's own backend) or local memory when empty."""
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emhana"}
+    config = env.cache_url_config(url)
+    if url.startswith("redis"):
+        config["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+        # a Redis that hangs (not refusing: a full disk, a paused host) must cost a request one second, then the
+        # outage page, not the gunicorn worker's whole timeout
+        config.setdefault("OPTIONS", {}).update({
+            "socket_connect_timeout": env.float("CACHE_CONNECT_TIMEOUT", default=1.0),
+            "socket_timeout": env.float("CACHE_TIMEOUT", default=1.0)})
+    return config
+
+
 CACHE_URL = env.str("CACHE_URL", default=env.str("REDIS_URL", default=""))
-if CACHE_URL:
-    CACHES = {"default": env.cache_url_config(CACHE_URL)}
-    if CACHE_URL.startswith("redis"):
-        CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emhana"}}
+CACHES = {"default": cache_config(CACHE_URL)}
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 
 # --- Celery ---------------------------------------------------------------------------
