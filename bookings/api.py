@@ -31,6 +31,7 @@ from catalog.api import (
     Problem,
     offering_out,
     responses,
+    use_kind,
     use_language,
 )
 from catalog.models import Offering
@@ -151,15 +152,24 @@ def appointments_out(appointments, tz) -> list[dict]:
 
 
 @router.get("/offerings", response=responses({200: list[OfferingOut]}, *READ),
-            summary="Offerings of a service, or of a clinic (a page: items, count, next)")
+            summary="Offerings of a service, or of a clinic (a page: items, count, next)",
+            description="Offerings of every kind, each with its `kind`. `kind` lists one kind only: `treatment`, "
+                        "`consultation` (online consultations with a specialist) or `second_opinion` (written "
+                        "opinions from the patient's records); any other value is a 400 with code `kind`.")
 @paginate(Pagination)
-def list_offerings(request, service: str | None = None, clinic: str | None = None, lang: str = "en"):
+def list_offerings(request, service: str | None = None, clinic: str | None = None, lang: str = "en",
+                   kind: str | None = None):
+    # a plain string checked by use_kind: a paginated view's annotations are resolved in ninja's module, so a
+    # Literal from catalog.api cannot be named in the signature
     lang = use_language(lang)
+    kind = use_kind(kind)
     qs = Offering.objects.bookable().select_related("page", "clinic__city").order_by("price", "id")
     if service:
         qs = qs.filter(page__slug=service)
     if clinic:
         qs = qs.filter(clinic__slug=clinic)
+    if kind:
+        qs = qs.filter(kind=kind)
     return Each(qs, offering_out, lang)
 
 

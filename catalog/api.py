@@ -5,7 +5,7 @@ imports them from here (portal/api.py imports both routers, so they cannot live 
 """
 
 import json
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from portal import pagecache
 
 from .forms import CatalogueFilterForm
-from .listing import filtered_services
+from .listing import KIND_ORDER, filtered_services
 from .models import Offering, ServicePage, SpecialtyPage
 
 router = Router(tags=["catalogue"])
@@ -119,10 +119,32 @@ def paged(schema) -> type[Schema]:
     return type(f"Paged{schema.__name__}", (Pagination.Output,), {"__annotations__": {"items": list[schema]}})
 
 
+# What an offering is (Offering.KIND_CHOICES): a treatment at the clinic; an online consultation (a video call
+# with a clinician, booked and paid like a direct slot); a second opinion (a written opinion from the patient's
+# records and questions, requested without a call, then turned into a treatment request with one click).
+OfferingKind = Literal["treatment", "consultation", "second_opinion"]
+OFFERING_KINDS: tuple[str, ...] = get_args(OfferingKind)
+KIND_DESCRIPTION = ("What the offering is: `treatment` (a course at the clinic), `consultation` (an online video "
+                    "consultation with one of the clinic's specialists, booked and paid like a direct slot) or "
+                    "`second_opinion` (a specialist's written opinion from the patient's records and questions, "
+                    "without a call; it can become a treatment request).")
+
+
+def use_kind(kind: str | None) -> str | None:
+    """The offering kind asked for (``?kind=``), or None for every kind; a 400 ``kind`` for an unknown one."""
+    if kind in (None, ""):
+        return None
+    if kind not in OFFERING_KINDS:
+        raise ApiError(400, "kind", gettext("Unknown kind “%(kind)s”. Use one of: %(kinds)s.")
+                       % {"kind": kind[:40], "kinds": ", ".join(OFFERING_KINDS)})
+    return kind
+
+
 class OfferingOut(Schema):
     """One clinic's offer of a service: the catalogue API and the booking API share this shape."""
 
     id: int
+    kind: OfferingKind = Field(description=KIND_DESCRIPTION)
     service: str
     service_name: str
     clinic: str
@@ -148,9 +170,14 @@ class ServiceOut(Schema):
     specialty: str | None
     summary: str
     url: str
-    price_from: int | None
+    price_from: int | None = Field(description="The lowest price of its treatments, in minor units (consultations "
+                                               "and second opinions are not counted).")
     typical_sessions: int
     typical_stay_days: int
+    has_consultation: bool = Field(description="A clinic offers an online consultation (video call) with a specialist "
+                                               "for it: the service page's “talk to a specialist before you travel”.")
+    has_second_opinion: bool = Field(description="A clinic offers a second opinion from the patient's records "
+                                                 "(no call) for it.")
 
 
 PagedServiceOut = paged(ServiceOut)
@@ -195,7 +222,7 @@ def use_language(lang: str) -> str:
 def offering_out(o: Offering) -> dict:
     """Needs ``o.page`` and ``o.clinic.city`` (select_related them)."""
     return {
-        "id": o.id, "service": o.page.slug, "service_name": o.page.title, "clinic": o.clinic.title,
+        "id": o.id, "kind": o.kind, "service": o.page.slug, "service_name": o.page.title, "clinic": o.clinic.title,
         "clinic_slug": o.clinic.slug, "city": o.clinic.city.name, "timezone": o.clinic.zone_name,
         "currency": o.currency, "price": o.price, "deposit": o.deposit, "sessions": o.sessions,
         "session_minutes": o.session_minutes, "spacing": o.spacing, "spacing_offsets": o.spacing_offsets or [],
@@ -211,6 +238,8 @@ def service_out(s, specialties, request=None) -> dict:
         "slug": s.slug, "name": s.title, "specialty": spec.slug if spec else None, "summary": s.summary or "",
         "url": s.get_url(request) or "", "price_from": getattr(s, "price_from", None),
         "typical_sessions": s.typical_sessions, "typical_stay_days": s.typical_stay_days,
+        "has_consultation": bool(getattr(s, "has_consultation", False)),
+        "has_second_opinion": bool(getattr(s, "has_second_opinion", False)),
     }
 
 
@@ -238,7 +267,9 @@ def list_services(request, filters: Query[ServiceFilters]):
 
 
 @router.get("/services/{slug}", response=responses({200: ServiceDetailOut}, 400, 404, 422),
-            summary="One service with its offerings")
+            summary="One service with its offerings",
+            description="Its offerings of every kind (`kind`): treatments first, then online consultations and "
+                        "second opinions, each by price.")
 def get_service(request, slug: str, lang: str = "en"):
     lang = use_language(lang)
     with translation.override(lang):
@@ -252,10 +283,12 @@ def get_service(request, slug: str, lang: str = "en"):
         if service is None:
             raise ApiError(404, "not_found", gettext("There is no such service."))
         specialties = {s.path: s for s in SpecialtyPage.objects.live()}
-        offerings = (service.offerings.bookable().filter(kind=Offering.TREATMENT)  # consultations: not here yet
-                     .select_related("page", "clinic__city").order_by("price"))
+        offerings = list(service.offerings.bookable().select_related("page", "clinic__city")
+                         .annotate(kind_order=KIND_ORDER).order_by("kind_order", "price", "id"))
         data = service_out(service, specialties)
-        data["price_from"] = min((o.price for o in offerings), default=None)
+        data["price_from"] = min((o.price for o in offerings if o.kind == Offering.TREATMENT), default=None)
+        data["has_consultation"] = any(o.kind == Offering.CONSULTATION for o in offerings)
+        data["has_second_opinion"] = any(o.kind == Offering.SECOND_OPINION for o in offerings)
         data.update({
             "description": service.description or "", "who_for": service.who_for or "",
             "course": service.course or "", "documents": service.document_list(),

@@ -14,12 +14,19 @@ from .models import City, ClinicPage, Offering, ServicePage, SpecialtyPage, fold
 PER_PAGE = 20
 MAX_TERMS = 8
 UNCACHED_FILTERS = ("q", "price_min", "price_max", "stay_max")
+# Offerings in the order pages and the API list them: treatments, then online consultations, then second opinions.
+KIND_ORDER = Case(When(kind=Offering.TREATMENT, then=Value(0)), When(kind=Offering.CONSULTATION, then=Value(1)),
+                  default=Value(2), output_field=IntegerField())
 
 
 def filtered_services(index_page, data):
     """Live services under the catalogue matching cleaned filter data, annotated with price_from and, for a
     search, ``relevance``: 4 when the title in the reader's language starts with the query, 3 when every
-    word is in that title, 2 when in a name or synonym in any language, else 1."""
+    word is in that title, 2 when in a name or synonym in any language, else 1.
+
+    Also ``has_consultation`` and ``has_second_opinion``: a clinic offers an online consultation (a second opinion)
+    for the service — what its page shows under "talk to a specialist before you travel" — at the clinic, in the
+    city, filtered for, if any (prices and stays are the treatments' and do not apply)."""
     services = ServicePage.objects.live().descendant_of(index_page) if index_page else ServicePage.objects.live()
     terms = fold(data.get("q") or "").split()[:MAX_TERMS]
     lang = get_language() or "en"
@@ -35,11 +42,13 @@ def filtered_services(index_page, data):
     if data.get("specialty"):
         spec = SpecialtyPage.objects.live().filter(slug=data["specialty"]).only("path").first()
         services = services.filter(path__startswith=spec.path) if spec else services.none()
-    offers = Offering.objects.bookable().filter(page=OuterRef("pk"), kind=Offering.TREATMENT)  # not consultations
+    offers = Offering.objects.bookable().filter(page=OuterRef("pk"))
     if data.get("city"):
         offers = offers.filter(clinic__city__slug=data["city"])
     if data.get("clinic"):
         offers = offers.filter(clinic__slug=data["clinic"])
+    before = offers  # consultations and second opinions, where the patient looks
+    offers = offers.filter(kind=Offering.TREATMENT)  # prices, stays and clinic counts are the treatments'
     if data.get("price_min") is not None:
         offers = offers.filter(price__gte=data["price_min"] * 100)
     if data.get("price_max") is not None:
@@ -54,6 +63,8 @@ def filtered_services(index_page, data):
     return services.annotate(
         price_from=Subquery(price_from, output_field=IntegerField()),
         clinic_count=Subquery(clinics, output_field=IntegerField()),
+        has_consultation=Exists(before.filter(kind=Offering.CONSULTATION)),
+        has_second_opinion=Exists(before.filter(kind=Offering.SECOND_OPINION)),
     )
 
 

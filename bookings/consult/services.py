@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bookings.consult.models import Consultation, SecondOpinion
-from bookings.errors import BookingError
+from bookings.errors import BookingError, InvalidTransition
 from bookings.models import Appointment, Booking, ClinicMembership, MedicalRecord
 from catalog.models import Offering
 
@@ -139,7 +139,9 @@ def treatment_offerings(booking: Booking):
 
 def save_opinion(booking: Booking, author, *, findings, recommended_treatment, treatable_here, indicative_price,
                  suggested_offering, send: bool) -> SecondOpinion:
-    """Write (or rewrite, until sent) the opinion; ``send`` delivers it to the patient and emails them."""
+    """Write (or rewrite, until sent) the opinion; ``send`` delivers it to the patient and emails them once (the
+    thread's message, in the patient's language). Sending a second opinion's opinion completes the booking
+    (``deliver_opinion``); a consultation's state is its call's."""
     from bookings.lifecycle.states import locked
     from bookings.review import services as review
 
@@ -152,6 +154,8 @@ def save_opinion(booking: Booking, author, *, findings, recommended_treatment, t
         opinion = SecondOpinion.objects.select_for_update().filter(booking=booking).first()
         if opinion is not None and opinion.sent:
             raise BookingError(_("This opinion was already sent to the patient."), code="opinion_sent")
+        if not can_write_opinion(booking):  # again under the lock: the patient may have cancelled meanwhile
+            raise BookingError(_("An opinion cannot be written on this booking."), code="not_opinion")
         opinion = opinion or SecondOpinion(booking=booking)
         opinion.findings = findings
         opinion.recommended_treatment = recommended_treatment
@@ -164,13 +168,41 @@ def save_opinion(booking: Booking, author, *, findings, recommended_treatment, t
             opinion.sent_at = timezone.now()
         opinion.save()
         if booking.state == Booking.REQUESTED:
-            review.start_review(booking, author)
+            booking = review.start_review(booking, author)
         if send:
             from bookings.lifecycle import services as lifecycle
 
-            lifecycle.post_message(booking, author, _("The clinician's opinion is ready: open your booking to read "
-                                                      "it and download it as a PDF."), from_clinic=True)
+            if is_second_opinion(booking):
+                deliver_opinion(booking, author)
+            # the one email of the delivery ("a new message from the clinic", in the patient's language); the
+            # message itself is written in the patient's language too, not in the clinician's
+            with translation.override(booking.language or settings.LANGUAGE_CODE):
+                text = _("The clinician's opinion is ready: open your booking to read it and download it as a PDF.")
+            lifecycle.post_message(booking, author, text, from_clinic=True)
     return opinion
+
+
+# Not a kind the patient's emails know (bookings.notifications.mail.PATIENT_KINDS): the transition's own
+# notification sends nothing, so the delivery's one email stays the thread's message (and a future "treatment
+# completed" email is never sent for an opinion).
+OPINION_DELIVERED = "opinion_delivered"
+
+
+def deliver_opinion(booking: Booking, actor) -> Booking:
+    """A second opinion whose opinion was sent is done: UNDER_REVIEW → COMPLETED. The caller holds the row lock.
+
+    The only way a booking under review is completed: refused for anything but a second opinion with a sent
+    opinion (bookings.lifecycle.states.KIND_TRANSITIONS allows the move for second opinions only, too)."""
+    from bookings.lifecycle.states import transition
+
+    if booking.state == Booking.COMPLETED and is_second_opinion(booking):
+        return booking
+    if not is_second_opinion(booking):
+        raise InvalidTransition(_("Only a second opinion is completed by delivering the opinion."),
+                                code="invalid_state")
+    if not SecondOpinion.objects.filter(booking=booking, sent_at__isnull=False).exists():
+        raise BookingError(_("There is no opinion on this booking yet."), code="no_opinion")
+    return transition(booking, Booking.COMPLETED, actor, "opinion delivered", notify=OPINION_DELIVERED)
 
 
 def opinion_for_patient(booking: Booking) -> SecondOpinion | None:

@@ -1,6 +1,7 @@
 """Template tags of the consultation panels (registered as the ``consult`` library in settings.TEMPLATES):
 ``{% consult_patient_panel booking %}`` on the patient's booking page, ``{% consult_desk_panel booking %}`` in the
-desk, and ``{% consult_email_lines booking %}`` in booking emails (the reminders carry the join address)."""
+desk, ``{% consult_email_lines booking %}`` in booking emails (the reminders carry the join address), and
+``{% opinion_next_step booking as text %}`` on the patient's dashboard and booking page (a delivered opinion)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.urls import reverse
 
 from bookings.consult import dicom, services
 from bookings.consult.models import SecondOpinion
+from bookings.models import Booking
 from bookings.patients import records as record_service
 from catalog.models import Offering
 from portal import l10n
@@ -91,6 +93,17 @@ def consult_desk_panel(context, booking):
         "can_write": services.can_write_opinion(booking) and not (opinion and opinion.sent),
         "studies": _studies(user, booking), "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.simple_tag
+def opinion_next_step(booking) -> str:
+    """For a second opinion whose opinion was delivered (completed), what the patient's pages say instead of the
+    treatment's "your treatment is complete"; "" for any other booking (the pages keep their own next step)."""
+    if booking.state != Booking.COMPLETED or booking.offering.kind != Offering.SECOND_OPINION:
+        return ""
+    from django.utils.translation import gettext as _
+
+    return _("The clinician's opinion is ready: open your booking to read it and download it as a PDF.")
 
 
 @register.simple_tag

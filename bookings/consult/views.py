@@ -183,14 +183,14 @@ def opinion_to_request(request, reference):
 @require_http_methods(["GET", "POST"])
 def desk_opinion(request, booking_id):
     booking = _desk_booking(request, booking_id)
+    existing = SecondOpinion.objects.filter(booking=booking).first()
+    if existing is not None and existing.sent:  # a delivered second opinion is completed: say why, not "cannot"
+        messages.info(request, _("This opinion was already sent to the patient."))
+        return redirect(reverse("desk:booking", args=[booking.pk]) + "#opinion")
     if not services.can_write_opinion(booking):
         messages.info(request, _("An opinion cannot be written on this booking."))
         return redirect("desk:booking", booking_id=booking.pk)
     offerings = services.treatment_offerings(booking)
-    existing = SecondOpinion.objects.filter(booking=booking).first()
-    if existing is not None and existing.sent:
-        messages.info(request, _("This opinion was already sent to the patient."))
-        return redirect(reverse("desk:booking", args=[booking.pk]) + "#opinion")
     status = 200
     if request.method == "POST":
         form = OpinionForm(request.POST, offerings=offerings)

@@ -14,11 +14,26 @@ from bookings.models import (
     BookingEvent,
 )
 from bookings.notifications.tasks import notify_on_commit
+from catalog.models import Offering
 
 log = logging.getLogger("emhana.bookings")
 
 
+# Moves that only some kinds of offering make, on top of TRANSITIONS (which holds for every booking):
+# (from, to) -> the offering kinds that may make it. A second opinion's path is requested → under review →
+# completed when the clinician's opinion is delivered (bookings.consult.services.deliver_opinion); a treatment
+# under review is never completed.
+KIND_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (Booking.UNDER_REVIEW, Booking.COMPLETED): frozenset({Offering.SECOND_OPINION}),
+}
 
+
+def allowed(booking: Booking, to_state: str) -> bool:
+    """May ``booking`` move to ``to_state``: the table, or a move its offering's kind makes (read only then)."""
+    if to_state in TRANSITIONS.get(booking.state, set()):
+        return True
+    kinds = KIND_TRANSITIONS.get((booking.state, to_state))
+    return bool(kinds) and booking.offering.kind in kinds
 
 
 def transition(booking: Booking, to_state: str, actor=None, note: str = "", notify: str | None = None) -> Booking:
@@ -26,7 +41,7 @@ def transition(booking: Booking, to_state: str, actor=None, note: str = "", noti
 
     The patient is emailed about the new state (or about ``notify``, when the change means something else
     to them, e.g. a quote reopened after its hold ran out)."""
-    if to_state not in TRANSITIONS.get(booking.state, set()):
+    if not allowed(booking, to_state):
         raise InvalidTransition(
             _("This booking is %(state)s and cannot become %(to)s.")
             % {"state": booking.get_state_display(), "to": dict(Booking.STATE_CHOICES)[to_state]},

@@ -132,6 +132,10 @@ def next_step(booking: Booking) -> str:
         Booking.EXPIRED: _("The time to pay ran out and the dates were released. You can choose a time again."),
         Booking.REFUNDED: _("This booking was refunded."),
     }
+    if booking.offering.kind == Offering.SECOND_OPINION and booking.state in (Booking.REQUESTED,
+                                                                             Booking.UNDER_REVIEW):
+        return _("A clinician is reading your records and questions. You will get a written opinion here and by "
+                 "email, or questions if they need more.")
     if booking.state == Booking.CANCELLED and not Payment.objects.filter(booking=booking,
                                                                           state=Payment.SUCCEEDED).exists():
         return _("This booking is cancelled. Nothing was paid, so nothing is owed.")

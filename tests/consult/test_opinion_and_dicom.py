@@ -65,7 +65,7 @@ def test_opinion_reaches_the_patient_as_page_and_pdf_and_becomes_a_request(
     opinion = SecondOpinion.objects.get(booking=booking)
     assert opinion.sent and opinion.indicative_price == 250_000_000  # 2 500 000 tenge in tiyn
     booking.refresh_from_db()
-    assert booking.state == Booking.UNDER_REVIEW
+    assert booking.state == Booking.COMPLETED
     # sent: no more edits
     assert _opinion(staff_client, booking, findings="changed")[0].status_code == 302
     assert SecondOpinion.objects.get(booking=booking).findings.startswith("Vestibular")
