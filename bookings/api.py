@@ -245,7 +245,7 @@ def create_hold(request, payload: HoldIn):
     if not known_id(payload.offering):
         return problem(errors.BookingError(translation.gettext("This treatment cannot be booked at the moment."), "not_bookable"))
     try:
-        offering = holds.get_offering(payload.offering)
+        offering = holds.browse_offering(payload.offering)
     except errors.BookingError as exc:
         return problem(exc)
     if out_of_reach(payload.start.date()):

@@ -60,8 +60,9 @@ def get_offering(offering_id) -> Offering:
 
 
 def browse_offering(offering_id) -> Offering:
-    """``get_offering`` for browsing (the slots API), cached under the calendar's version, which every save of
-    an offering, page or clinic and every publish and unpublish bumps. Holds always read it afresh."""
+    """``get_offering`` for browsing (the slots API, and the API's hold before ``place_hold`` reads the rule
+    afresh), cached under the calendar's version, which every save of an offering, page or clinic and every
+    publish and unpublish bumps."""
     key = f"offering:{versions.current()}:{offering_id}"
     offering = cache.get(key)
     if offering is None:
@@ -130,6 +131,10 @@ def place_hold(user, offering: Offering, start: datetime, client_key: str, now: 
             _resource_ids(offering)  # no calendar at all says so, rather than "taken"
         raise SlotTaken(alternatives_near(offering, start, browse_now))
     resource_ids = _resource_ids(offering)
+    if booking is None and not Offering.objects.bookable().filter(pk=offering.pk).exists():
+        # the offering in hand may be the browsing copy (``browse_offering``): the rule is read afresh here, where
+        # only those who may win arrive, so the many who lose a popular slot never pay for it
+        raise BookingError(_("This treatment cannot be booked at the moment."), code="not_bookable")
     try:
         with transaction.atomic():
             lock_resources(resource_ids)

@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -97,12 +99,13 @@ def _identity(user) -> str:
 
 
 def _end_sessions(user):
-    from django.contrib.sessions.models import Session
-
+    """Sign the user out everywhere: each of their sessions deleted through the session store, which clears the
+    cached copy as well as the row (``SESSION_ENGINE`` is cached_db)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         try:
             if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
-                session.delete()
+                store(session_key=session.session_key).delete()
         except Exception:  # noqa: BLE001 - an undecodable session is not this user's
             continue
 

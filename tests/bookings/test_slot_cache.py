@@ -127,3 +127,17 @@ def test_an_unpublished_clinic_stops_answering_slots_at_once(client):
     offering.clinic.unpublish()
     response = client.get(f"/api/v1/offerings/{offering.pk}/slots", {"start": "2026-12-10", "end": "2026-12-11"})
     assert response.status_code == 400 and response.json()["code"] == "not_bookable"
+
+
+def test_a_hold_reads_bookability_afresh_even_when_the_browsing_copy_is_stale(client, app_token):
+    """A clinic switched off behind the cache's back (a bulk update sends no signal): browsing may still show the
+    offering for up to a minute, but no hold is taken on it."""
+    from catalog.models import ClinicPage
+
+    offering = direct_offering()
+    start = first_start(client, offering)  # the browsing copy of the offering is cached now
+    ClinicPage.objects.filter(pk=offering.clinic_id).update(live=False)
+    response = client.post("/api/v1/holds", {"offering": offering.pk, "start": start, "client_key": "stale"},
+                           content_type="application/json", HTTP_X_SESSION_TOKEN=app_token)
+    assert response.status_code == 400 and response.json()["code"] == "not_bookable"
+    assert not Hold.objects.filter(client_key="stale").exists()
