@@ -203,3 +203,11 @@ def converted(amount, display):
     if value is None:
         return ""
     return f"≈\u00a0{_group(value)}\u00a0{display.code}"
+
+
+def join_place(*parts, lang: str | None = None) -> str:
+    """An address's parts in one line, separated as the language writes them ("，" in Chinese, ", " elsewhere);
+    empty parts are left out."""
+    separator = "，" if lang_code(lang).startswith("zh") else ", "
+    return separator.join(str(p) for p in parts if p)
+

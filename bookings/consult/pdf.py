@@ -20,6 +20,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from bookings.patients.visa import font_paths
+from portal import l10n
 from portal.l10n import money
 
 log = logging.getLogger("emhana.consult")
@@ -99,7 +100,7 @@ def build_opinion_pdf(opinion, now=None) -> bytes:
     pdf.set_author("Emhana")
     pdf.add_page()
     pdf.para(clinic.title, size=14, style="B", gap=0.5)
-    pdf.para(", ".join(p for p in (clinic.address, clinic.city.name) if p), size=10, gap=3)
+    pdf.para(l10n.join_place(clinic.address, clinic.city.name), size=10, gap=3)
     pdf.para(_("CLINICIAN'S OPINION"), size=13, style="B", gap=2)
     author = opinion.author.get_full_name() if opinion.author else ""
     tz = clinic.tz

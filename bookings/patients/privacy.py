@@ -23,7 +23,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bookings.models import (
     Booking,
@@ -70,8 +70,10 @@ def accesses_for(patient):
 
 def legal_reason() -> str:
     years = settings.RESTRICTED_RECORDS_YEARS
-    return _("Medical and payment records of care given: the clinic must keep them by law for %(years)d years. "
-             "Hidden from everyone but the clinic; erased after the date shown.") % {"years": years}
+    return ngettext("Medical and payment records of care given: the clinic must keep them by law for %(years)d year. "
+                    "Hidden from everyone but the clinic; erased after the date shown.",
+                    "Medical and payment records of care given: the clinic must keep them by law for %(years)d years. "
+                    "Hidden from everyone but the clinic; erased after the date shown.", years) % {"years": years}
 
 
 def retained_bookings(user):

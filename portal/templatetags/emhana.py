@@ -12,6 +12,7 @@ register = template.Library()
 
 money = register.simple_tag(l10n.money)
 converted = register.simple_tag(l10n.converted)
+join_place = register.simple_tag(l10n.join_place)  # {% join_place clinic.title clinic.address clinic.city.name %}
 
 
 _SITE_ROOTS: dict = {}

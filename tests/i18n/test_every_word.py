@@ -169,6 +169,9 @@ def test_booking_pages_and_emails_are_in_the_patients_language(patient_client, p
                             valid_until=timezone.now() + timedelta(days=7))
     check(patient_client.get(url("booking_detail", requested.reference)).content.decode(), lang, "a quoted request")
     assert mail.outbox, "the confirmation and quote emails were sent"
+    clinic = offering.clinic
+    place = ("，" if lang == "zh-hans" else ", ").join(p for p in (clinic.title, clinic.address, clinic.city.name) if p)
+    assert any(place in message.body for message in mail.outbox), f"the clinic's address as {lang} writes it"
     for message in mail.outbox:
         check(f"<p>{message.subject}</p>" + "".join(f"<p>{line}</p>" for line in message.body.split("\n")),
               lang, f"email {message.subject!r}")
