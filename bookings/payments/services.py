@@ -69,8 +69,11 @@ def start_payment(booking: Booking, user) -> Payment:
         if booking.payment_due_at and booking.payment_due_at <= timezone.now():
             raise BookingError(_("The time to pay for this booking ran out. Please choose a time again."),
                                code="hold_expired")
-        if live is not None:
+        if live is not None and (live.amount, live.currency) == (booking.deposit, booking.currency):
             return live
+        if live is not None:  # never sent to the provider, and the deposit has changed since (extras): a new attempt
+            Payment.objects.filter(pk=live.pk, state=Payment.CREATED).update(
+                state=Payment.FAILED, error_code="amount_changed")
         return Payment.objects.create(booking=booking, amount=booking.deposit, currency=booking.currency,
                                       idempotency_key=f"pay-{booking.reference}-{uuid.uuid4().hex[:12]}")
 
