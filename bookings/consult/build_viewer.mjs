@@ -27,6 +27,21 @@ for (const name of readdirSync(`${out}/assets/workers`)) {
   const file = `${out}/assets/workers/${name}`;
   writeFileSync(file, readFileSync(file, "utf8").replace(/^\/\/# sourceMappingURL=.*$/gm, ""));
 }
+// GPL-3.0 section 6(d): the object code is served from our site, so the way to its Corresponding Source is
+// served beside it (and the upstream tag kept available: we rebuild from the pinned npm release).
+const sourceNotice = (dwvVersion) => `Emhana's DICOM viewer: dwv ${dwvVersion} (DICOM Web Viewer), free software under the GNU General
+Public License version 3 (the full text is in LICENSES.txt beside this file, with the licences of the code
+bundled with it: konva, jszip, magic-wand-tool, all MIT).
+
+Corresponding source of dwv.bundle.js and assets/workers/:
+  - dwv ${dwvVersion}: https://github.com/ivmartel/dwv/tree/v${dwvVersion} (npm: dwv@${dwvVersion})
+  - how it is built: bookings/consult/build_viewer.mjs with esbuild (package.json, package-lock.json)
+  - the page script that drives it, static/js/dicom-viewer.js, is licensed GPL-3.0-or-later and served
+    unminified.
+
+On request to the site's operator we send this source on a durable medium at no more than the cost of
+sending it, for three years after we last served this build.
+`;
 const version = (name) => JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8")).version;
 const licences = [
   ["dwv", "node_modules/dwv/license.txt"],
@@ -41,4 +56,5 @@ for (const [name, file] of licences) {
   text += `\n===== ${name} ${version(name)} =====\n\n${body}\n`;
 }
 writeFileSync(`${out}/LICENSES.txt`, text);
+writeFileSync(`${out}/SOURCE.txt`, sourceNotice(version("dwv")));
 console.log(`dwv ${version("dwv")} built into ${out}`);

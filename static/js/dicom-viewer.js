@@ -1,3 +1,6 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// This file drives dwv (GPL-3.0) in the browser and is licensed under the GNU GPL v3 or later like it; the rest of
+// Emhana runs on our servers and is not distributed. Source and licences: static/vendor/dwv/SOURCE.txt.
 // The desk's DICOM viewer: dwv (served from static/vendor/dwv, loaded just before this module) reads the
 // images through our access-checked, access-logged record views; nothing is saved on the clinician's machine.
 // Tools: scroll through a series, window/level, zoom and pan, measure (ruler); ‹ › step through the images.

@@ -143,6 +143,16 @@ def test_member_streaming_view_checks_access(opinion_request, staff_client, fore
     html = viewer.content.decode()
     first = reverse("desk:dicom_member", args=[study.pk, 3])
     assert first in html and "vendor/dwv/dwv.bundle.js" in html and "<script>" not in html
+    # dwv is GPL-3.0: the page says so and links to its licence and source, for the version package.json pins
+    assert "vendor/dwv/SOURCE.txt" in html and "GNU GPL v3" in html
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pinned = json.loads((root / "package.json").read_text())["devDependencies"]["dwv"]
+    source = (root / "static/vendor/dwv/SOURCE.txt").read_text()
+    assert f"dwv {pinned}" in source and f"tree/v{pinned}" in source
+    assert f"===== dwv {pinned} =====" in (root / "static/vendor/dwv/LICENSES.txt").read_text()
     response = staff_client.get(first)
     assert response.status_code == 200 and response["Content-Type"] == "application/dicom"
     body = b"".join(response.streaming_content)
