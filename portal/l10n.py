@@ -101,7 +101,7 @@ def zone_label(zone, lang: str | None = None) -> str:
 
 def place_time(place: str, zone, when: datetime | None = None) -> str:
     """'Astana, UTC+05:00': a clinic's time named after its city rather than its zone's."""
-    return f"{place}, {utc_offset(zone, when)}" if place else f"{zone_label(zone)}, {utc_offset(zone, when)}"
+    return join_place(place or zone_label(zone), utc_offset(zone, when))
 
 
 def utc_offset(zone, when: datetime | None = None) -> str:

@@ -172,6 +172,8 @@ def test_booking_pages_and_emails_are_in_the_patients_language(patient_client, p
     clinic = offering.clinic
     place = ("，" if lang == "zh-hans" else ", ").join(p for p in (clinic.title, clinic.address, clinic.city.name) if p)
     assert any(place in message.body for message in mail.outbox), f"the clinic's address as {lang} writes it"
+    if lang == "zh-hans":  # the clinic's time named after its city, as Chinese punctuates it
+        assert any("，UTC+05:00" in message.body for message in mail.outbox)
     for message in mail.outbox:
         check(f"<p>{message.subject}</p>" + "".join(f"<p>{line}</p>" for line in message.body.split("\n")),
               lang, f"email {message.subject!r}")
