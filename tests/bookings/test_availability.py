@@ -4,7 +4,6 @@ Run in isolation with: python -m pytest tests/bookings/test_availability.py -p n
 """
 
 import random
-import time as clock
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -400,7 +399,8 @@ def test_course_pattern_validation():
         CoursePattern(2, "weekly")
 
 
-def test_month_of_35_session_courses_is_fast():
+def test_month_of_35_session_courses_go_around_a_full_day():
+    """The worst case for the course search (its speed is measured by `make bench`, slot search at scale)."""
     rng = random.Random(7)
     first_day = date(2025, 1, 6)
     open_ = open_ranges(weekdays(time(8), time(20)), ALMATY, first_day, first_day + timedelta(days=140))
@@ -420,14 +420,12 @@ def test_month_of_35_session_courses_is_fast():
     physicist = calendar(open_, capacity=3, key="physicist")
     pattern = CoursePattern(sessions=35, kind="consecutive_working_days")
     earliest = local(ALMATY, 2025, 1, 6)
-    t0 = clock.perf_counter()
     options = course_options(
         [machine, physicist], 30 * MIN, 15 * MIN, earliest, earliest + timedelta(days=31), pattern, ALMATY
     )
-    elapsed = clock.perf_counter() - t0
-    assert elapsed < 1.0, elapsed
     assert all(len(o.sessions) == 35 for o in options)
     assert options  # courses starting after the full day still fit
+    assert not any(s < full[1] and full[0] < e for o in options for s, e in o.sessions), "no session on the full day"
 
 
 # --------------------------------------------------------------------------- property tests
