@@ -19,6 +19,9 @@ from pathlib import Path
 
 from django.utils.translation import gettext as _
 
+from bookings.models import Appointment, PatientProfile
+from portal.l10n import country_name
+
 RULES_FILE = Path(__file__).parent / "data" / "entry_rules.json"
 
 VISA_FREE, VISA_NEEDED, CHECK, NO_CITIZENSHIP, HOME = "visa_free", "visa_needed", "check", "no_citizenship", "home"
@@ -72,8 +75,6 @@ def expected_stay_days(offering, sessions=None) -> int:
 
 
 def booking_sessions(booking) -> list[tuple]:
-    from bookings.models import Appointment
-
     return [(a.start, a.end) for a in booking.appointments.exclude(
         status__in=[Appointment.RELEASED, Appointment.CANCELLED])]
 
@@ -98,10 +99,26 @@ class StayVerdict:
     def warn(self) -> bool:
         return self.status in (VISA_NEEDED, CHECK, NO_CITIZENSHIP)
 
+    @property
+    def staff_message(self) -> str:
+        """The same verdict for the clinic's coordinator, about the patient (the patient's ``message`` says "you")."""
+        days = {"days": self.stay_days, "country": self.country_name, "allowed": self.allowed_days or 0}
+        if self.status == NO_CITIZENSHIP:
+            return _("Stay of about %(days)d days. The patient has not given a citizenship yet, so whether they "
+                     "need a visa is not known.") % days
+        if self.status == HOME:
+            return ""
+        if self.status == CHECK:
+            return _("Stay of about %(days)d days. Entry rules for citizens of %(country)s are not verified: the "
+                     "patient was asked to check with the consulate.") % days
+        if self.status == VISA_NEEDED:
+            return _("Stay of about %(days)d days: a citizen of %(country)s needs a visa. The patient needs the "
+                     "invitation letter once the deposit is paid.") % days
+        return _("Stay of about %(days)d days: no visa needed for a citizen of %(country)s (up to %(allowed)d "
+                 "days).") % days
+
 
 def citizenship_of(user) -> str:
-    from bookings.models import PatientProfile
-
     if not getattr(user, "is_authenticated", False):
         return ""
     profile = PatientProfile.objects.filter(user=user).only("citizenship").first()
@@ -110,8 +127,6 @@ def citizenship_of(user) -> str:
 
 def verdict(country: str, stay_days: int) -> StayVerdict:
     """Whether a citizen of ``country`` needs a visa for a stay of ``stay_days`` days in Kazakhstan."""
-    from portal.l10n import country_name
-
     country = (country or "").upper()
     name = country_name(country) if country else ""
     rule = rule_for(country)

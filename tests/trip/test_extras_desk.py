@@ -318,3 +318,15 @@ def test_saving_the_same_extras_again_keeps_the_clinic_s_confirmation(patient_cl
     patient_client.post(url, {f"extra-{nights.extra_id}": "2", f"extra-{transfer.extra_id}": "2"})  # a change: ask again
     transfer.refresh_from_db()
     assert transfer.status == BookingExtra.REQUESTED and transfer.quantity == 2
+
+
+def test_the_desk_reads_the_visa_verdict_about_the_patient_not_to_them(patient_client, patient, offering):
+    from bookings.models import PatientProfile
+
+    booking, _nights, _transfer = _booking_with_extras(patient_client, patient, offering, paid=False)
+    desk = _desk(staff_of(booking.clinic))
+    page = desk.get(reverse("desk:booking", args=[booking.pk])).content.decode()
+    assert "The patient has not given a citizenship yet" in page and "Add your citizenship" not in page
+    PatientProfile.objects.update_or_create(user=patient, defaults={"citizenship": "RU"})
+    page = desk.get(reverse("desk:booking", args=[booking.pk])).content.decode()
+    assert "no visa needed for a citizen of Russia" in page and "your stay" not in page.lower()
