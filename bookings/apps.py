@@ -6,6 +6,7 @@ class BookingsConfig(AppConfig):
     verbose_name = "Bookings"
 
     def ready(self):
+        # lazy: AppConfig.ready, the one place models may be imported (apps.py itself loads before them)
         from bookings.engine import versions
         from bookings.engine.models import (
             Allocation,

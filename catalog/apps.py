@@ -6,4 +6,4 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalogue"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import signals  # noqa: F401  (lazy: AppConfig.ready connects the receivers once models are loaded)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from babel.numbers import get_territory_currencies
 from django.core.cache import cache
 from django.http import HttpResponseRedirect
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+
+from .models import ExchangeRate
 
 RATES_KEY = "catalog:exchange-rates"
 COOKIE = "currency"
@@ -16,8 +20,6 @@ COOKIE = "currency"
 def rates() -> dict[str, Decimal]:
     cached = cache.get(RATES_KEY)
     if cached is None:
-        from .models import ExchangeRate
-
         cached = {r.currency: r.kzt_per_unit for r in ExchangeRate.objects.all()}
         cache.set(RATES_KEY, cached, 3600)
     return cached
@@ -44,8 +46,6 @@ LANGUAGE_CURRENCY = {"en": "USD", "ru": "RUB", "kk": "KZT", "ky": "KGS", "uz": "
 
 
 def _region_currency(request) -> str | None:
-    from babel.numbers import get_territory_currencies
-
     header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
     first = header.split(",")[0].split(";")[0].strip().replace("_", "-")
     parts = [p for p in first.split("-")[1:] if len(p) == 2 and p.isalpha()]
@@ -60,8 +60,6 @@ def _region_currency(request) -> str | None:
 
 def currency_code(request) -> str:
     """The display currency: the visitor's choice (cookie), else their region's, else their language's."""
-    from django.utils import translation
-
     chosen = (request.COOKIES.get(COOKIE) or "").upper()
     if chosen == "KZT" or chosen in rates():
         return chosen

@@ -15,9 +15,11 @@ from html import escape
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import transaction
 from django.utils.text import slugify
 from wagtail.models import Page, Site
+from wagtail.signal_handlers import disable_reference_index_auto_update
 
 from cms.models import HomePage, InformationPage
 from cms.site_text import HOME_TEXT
@@ -291,9 +293,6 @@ class Loader:
                 self.report.created.append(f"ExchangeRate {code}")
 
     def run(self) -> Report:
-        from django.core.management import call_command
-        from wagtail.signal_handlers import disable_reference_index_auto_update
-
         # Wagtail re-indexes references on every save; for a bulk load, index once at the end.
         with transaction.atomic(), disable_reference_index_auto_update():
             self._run()

@@ -7,15 +7,20 @@ bookable thing: a clinic's price and course for a service.
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.functional import cached_property
 from django.utils.html import strip_tags
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from modelcluster.fields import ParentalKey
 from wagtail.admin.forms import WagtailAdminPageForm
@@ -25,6 +30,7 @@ from wagtail.models import Orderable, Page
 from wagtail.search import index
 from wagtail.snippets.models import register_snippet
 
+from portal.l10n import language_name, place_time
 from portal.preview import LanguagePreviewMixin
 
 SEARCH_FOLD = str.maketrans({"ё": "е", "Ё": "е", "-": " ", "‐": " ", "–": " ", "/": " ", "(": " ", ")": " ", ",": " "})
@@ -73,8 +79,6 @@ class MinorUnitsField(models.BigIntegerField):
 
 def json_ld(data: dict) -> str:
     """schema.org JSON-LD, safe inside a <script> element."""
-    import json
-
     def clean(value):
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items() if v not in (None, "", [])}
@@ -88,8 +92,6 @@ def json_ld(data: dict) -> str:
 
 def missing_translation(obj, fields) -> bool:
     """Whether any of these fields has no text in the active language (so the page shows a fallback)."""
-    from django.utils.translation import get_language
-
     suffix = (get_language() or "en").replace("-", "_")
     return any(not getattr(obj, f"{name}_{suffix}", None) for name in fields)
 
@@ -101,8 +103,6 @@ def fold(text: str) -> str:
 
 def every_language(obj, fields) -> list[str]:
     """The values of translated ``fields`` of ``obj`` in all the site's languages."""
-    from django.conf import settings
-
     return [getattr(obj, f"{field}_{code.replace('-', '_')}", "") or ""
             for code, _name in settings.LANGUAGES for field in fields]
 
@@ -185,7 +185,7 @@ class SpecialtyIndexPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     max_count_per_parent = 1
 
     def get_context(self, request, *args, **kwargs):
-        from .listing import catalogue_context  # the listing reads these models: imported when a page renders
+        from .listing import catalogue_context  # lazy: a cycle, catalog.listing imports these models
 
         context = super().get_context(request, *args, **kwargs)
         context.update(catalogue_context(request, self))
@@ -284,8 +284,6 @@ class ServicePage(LanguagePreviewMixin, ImportKeyMixin, Page):
     def build_search_names(self) -> str:
         """Synonyms of every language, then each language's title as its own segment (``|ru: ... |``), folded,
         each word after a space: search_filter finds a word in any name; title_filter in one language's title."""
-        from django.conf import settings
-
         synonyms = " ".join(fold(p) for p in every_language(self, ("synonyms",)) if p)
         titles = "".join(f"|{code.replace('-', '_')}: {fold(getattr(self, 'title_' + code.replace('-', '_'), '') or '')} "
                          for code, _name in settings.LANGUAGES)
@@ -307,7 +305,7 @@ class ServicePage(LanguagePreviewMixin, ImportKeyMixin, Page):
         return super().save(*args, **kwargs)
 
     def get_context(self, request, *args, **kwargs):
-        from .currency import display_currency
+        from .currency import display_currency  # lazy: a cycle, catalog.currency imports these models
 
         context = super().get_context(request, *args, **kwargs)
         offerings = self.offerings.select_related("clinic", "clinic__city").order_by("price")
@@ -391,15 +389,11 @@ class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
 
     @cached_property
     def tz(self):
-        from zoneinfo import ZoneInfo
-
         return ZoneInfo(self.zone_name)
 
     @property
     def zone_label(self) -> str:
         """The clinic's time as patients know it: 'Astana, UTC+05:00' in the active language."""
-        from portal.l10n import place_time
-
         return place_time(self.city.name if self.city_id else "", self.zone_name)
 
     def equipment_list(self):
@@ -407,15 +401,11 @@ class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
 
     def language_names(self) -> list[str]:
         """The coordinators' languages, named in the reader's language."""
-        from portal.l10n import language_name
-
         codes = [c.strip() for c in self.coordinator_languages.split(",") if c.strip()]
         return [language_name(code) for code in codes]
 
     def map_link(self) -> str:
         """The editor's map link, or an OpenStreetMap search for the address (or the clinic in its city)."""
-        from urllib.parse import quote
-
         if self.map_url:
             return self.map_url
         known_address = self.address_en and "confirmed" not in self.address_en
@@ -424,7 +414,7 @@ class ClinicPage(LanguagePreviewMixin, ImportKeyMixin, Page):
         return "https://www.openstreetmap.org/search?query=" + quote(where)
 
     def get_context(self, request, *args, **kwargs):
-        from .currency import display_currency
+        from .currency import display_currency  # lazy: a cycle, catalog.currency imports these models
 
         context = super().get_context(request, *args, **kwargs)
         context["offerings"] = list(
@@ -521,8 +511,6 @@ class Offering(Orderable):
         return f"{self.page.title} @ {self.clinic.title}"
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         errors = {}
         if self.price is not None and self.deposit is not None and self.deposit > self.price:
             errors["deposit"] = _("The deposit cannot be more than the price.")

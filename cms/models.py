@@ -8,7 +8,13 @@ from wagtail.fields import RichTextField
 from wagtail.models import Page
 from wagtail.search import index
 
-from catalog.models import ImportKeyMixin
+from catalog.models import (
+    ClinicIndexPage,
+    ImportKeyMixin,
+    SpecialtyIndexPage,
+    SpecialtyPage,
+    missing_translation,
+)
 from portal.preview import LanguagePreviewMixin
 
 
@@ -23,8 +29,6 @@ class HomePage(LanguagePreviewMixin, Page):
     max_count = 1
 
     def get_context(self, request, *args, **kwargs):
-        from catalog.models import ClinicIndexPage, SpecialtyIndexPage, SpecialtyPage
-
         context = super().get_context(request, *args, **kwargs)
         context["catalogue"] = SpecialtyIndexPage.objects.child_of(self).live().first()
         context["clinic_index"] = ClinicIndexPage.objects.child_of(self).live().first()
@@ -43,8 +47,6 @@ class InformationPage(LanguagePreviewMixin, ImportKeyMixin, Page):
     search_fields = Page.search_fields + [index.SearchField("summary"), index.SearchField("body")]
 
     def get_context(self, request, *args, **kwargs):
-        from catalog.models import missing_translation
-
         context = super().get_context(request, *args, **kwargs)
         context["missing_translation"] = missing_translation(self, ("summary", "body"))
         return context

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.stagekit import clear_login
+from allauth.account.models import EmailAddress
+from allauth.core.internal.httpkit import headed_redirect_response
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -59,8 +62,6 @@ def is_demo_account(user) -> bool:
         return True
     if getattr(user, "pk", None) is None:
         return False
-    from allauth.account.models import EmailAddress
-
     return EmailAddress.objects.filter(user_id=user.pk, email__iendswith="@" + DEMO_EMAIL_DOMAIN).exists()
 
 
@@ -105,9 +106,6 @@ class AccountAdapter(DefaultAccountAdapter):
         """Every other way in (login by code, passkey, login on email confirmation): back to the login
         page with the same message, signed out."""
         if demo_login_refused(user):
-            from allauth.account.internal.stagekit import clear_login
-            from allauth.core.internal.httpkit import headed_redirect_response
-
             clear_login(request)
             messages.error(request, DEMO_LOGIN_REFUSED)
             return headed_redirect_response("account_login")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import checks
+from django.db import DatabaseError
+from django.db.models import Q
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -12,10 +15,7 @@ def demo_accounts_in_production(app_configs=None, **kwargs):
     refused in production (portal.accounts), but they should not be in a production database at all."""
     if not settings.PRODUCTION:
         return []
-    from django.contrib.auth import get_user_model
-    from django.db import DatabaseError
-    from django.db.models import Q
-
+    # lazy: portal/__init__.py imports this module as the settings load; portal.accounts needs allauth's models
     from .accounts import DEMO_EMAIL_DOMAIN
 
     suffix = "@" + DEMO_EMAIL_DOMAIN

@@ -12,9 +12,12 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
+from babel.core import get_global
 from babel.dates import format_skeleton, get_timezone_location
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django_countries import countries
 
 # Django language code -> CLDR locale (Uzbek in Latin script, Chinese simplified)
 CLDR = {"en": "en", "ru": "ru", "kk": "kk", "ky": "ky", "uz": "uz_Latn", "tg": "tg", "zh-hans": "zh_Hans"}
@@ -80,8 +83,6 @@ def country_of_zone(zone_name: str) -> str:
 @lru_cache(maxsize=1)
 def _zone_countries() -> dict[str, str]:
     """IANA zone -> ISO country (CLDR's zone territories)."""
-    from babel.core import get_global
-
     return dict(get_global("zone_territories"))
 
 
@@ -105,8 +106,6 @@ def place_time(place: str, zone, when: datetime | None = None) -> str:
 
 
 def utc_offset(zone, when: datetime | None = None) -> str:
-    from django.utils import timezone
-
     offset = (when or timezone.now()).astimezone(as_zone(zone)).utcoffset()
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "−"
@@ -115,7 +114,7 @@ def utc_offset(zone, when: datetime | None = None) -> str:
 
 @lru_cache(maxsize=16)
 def _collator(code: str):
-    import icu
+    import icu  # lazy: PyICU maps ~9 MB of ICU data, needed only for the profile form's sorted choices
 
     return icu.Collator.createInstance(icu.Locale(CLDR[code]))
 
@@ -127,8 +126,6 @@ def sort_key(lang: str | None = None):
 
 @lru_cache(maxsize=16)
 def _country_choices(lang: str) -> tuple[tuple[str, str], ...]:
-    from django_countries import countries
-
     names = locale(lang).territories
     rows = [(code, names.get(code) or str(name)) for code, name in countries]
     key = sort_key(lang)
@@ -153,8 +150,6 @@ def country_name(code: str, lang: str | None = None) -> str:
 
 @lru_cache(maxsize=16)
 def _timezone_choices(lang: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    from django.utils.translation import gettext
-
     known = available_timezones()  # reads tzdata's files: once, not once per zone
     zones_by_country: dict[str, list[str]] = {}
     for name, territory in _zone_countries().items():

@@ -1,13 +1,24 @@
 """Site-wide middleware: the anonymous page cache and the MFA requirement for staff."""
 
 import hashlib
+import json
+from importlib import import_module
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponsePermanentRedirect
+from django.contrib.auth import get_user
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import Http404, HttpResponseBadRequest, HttpResponsePermanentRedirect
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.shortcuts import redirect
+from django.template.loader import get_template
+from django.utils import translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
+from wagtail.models import Site
+
+from catalog.currency import COOKIE, currency_code
 
 from . import pagecache
 from .staff import needs_mfa
@@ -45,10 +56,6 @@ class AnonymousPageCacheMiddleware:
     def currency(self, request, version: int) -> str:
         """``catalog.currency.currency_code``, remembered per (language, cookie, browser language) for the version
         (rates changing bumps it): a hit reads no exchange rates."""
-        from django.utils import translation
-
-        from catalog.currency import COOKIE, currency_code
-
         memo = (version, translation.get_language(), request.COOKIES.get(COOKIE, "")[:8],
                 request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:40])
         code = self._currencies.get(memo)
@@ -59,8 +66,6 @@ class AnonymousPageCacheMiddleware:
         return code
 
     def key(self, request, query: str | None = None, version: int | None = None) -> str:
-        from django.utils import translation
-
         if query is None:
             query = pagecache.canonical_query(request.META.get("QUERY_STRING", "")) or ""
         if version is None:
@@ -102,9 +107,6 @@ class AnonymousPageCacheMiddleware:
     # --- signed in: the cached page with the account link rendered for the visitor
 
     def personal(self, request, key: str, query: str):
-        from django.contrib.auth import get_user
-        from django.utils.cache import patch_cache_control
-
         user = get_user(request)
         if not user.is_authenticated or self.has_messages(request):
             return None
@@ -131,12 +133,6 @@ class AnonymousPageCacheMiddleware:
     def render_anonymously(self, request, key: str, query: str):
         """On a miss for a signed-in visitor: the page as an anonymous visitor (same language and currency)
         gets it, stored when it may be; ``None`` (and remembered) when it may not."""
-        from importlib import import_module
-
-        from django.core.handlers.wsgi import WSGIRequest
-
-        from catalog.currency import COOKIE
-
         if not isinstance(request, WSGIRequest):
             return None
         environ = dict(request.environ)
@@ -169,8 +165,6 @@ class AnonymousPageCacheMiddleware:
 
     @staticmethod
     def account_link(request, user) -> bytes:
-        from django.template.loader import get_template
-
         return get_template("includes/account_link.html").render({"user": user, "request": request}).encode()
 
 
@@ -229,12 +223,6 @@ class OtherLanguageSlugMiddleware:
 
     @staticmethod
     def page_url(request) -> str | None:
-        from urllib.parse import unquote
-
-        from django.http import Http404
-        from django.utils import translation
-        from wagtail.models import Site
-
         lang = translation.get_language_from_path(request.path_info)
         prefix = f"/{lang}/" if lang else ""
         if not prefix or not request.path_info.startswith(prefix):
@@ -322,10 +310,6 @@ class RefuseNulMiddleware:
 
     @staticmethod
     def refusal(request):
-        import json
-
-        from django.http import HttpResponseBadRequest
-
         message = _("The request contains a NUL character, which is not allowed in text. Remove it and try again.")
         if request.path.startswith("/api/"):
             return HttpResponseBadRequest(json.dumps({"code": "nul", "message": str(message)}, ensure_ascii=False),

@@ -19,7 +19,8 @@ from collections import OrderedDict
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
 
 VERSION_KEY = "pagecache:version"
@@ -43,9 +44,6 @@ _raw = threading.local()
 def _read_version():
     """The version from the shared cache. With Redis, a GET on a client kept per thread: Django's backend
     builds a client object on every call, which costs about as much as the round trip itself."""
-    from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
-
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return cache.get(VERSION_KEY)

@@ -1,10 +1,15 @@
 """Health endpoints, robots.txt and error pages."""
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from portal.celery import app
+
+from .outage import RETRY_AFTER_SECONDS
 
 
 @require_GET
@@ -28,8 +33,6 @@ def readyz(request):
         checks["database"] = f"error: {exc.__class__.__name__}"
         status = 503
     try:
-        from django.core.cache import cache
-
         cache.set("readyz", "1", 5)
         checks["cache"] = "ok" if cache.get("readyz") == "1" else "error: not stored"
         if checks["cache"] != "ok":
@@ -39,8 +42,6 @@ def readyz(request):
         status = 503
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         try:
-            from portal.celery import app
-
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             checks["broker"] = "ok"
@@ -51,8 +52,6 @@ def readyz(request):
         checks["status"] = "unavailable"
     response = JsonResponse(checks, status=status)
     if status != 200:
-        from .outage import RETRY_AFTER_SECONDS
-
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import time
 
+from bookings.demo.users import demo_user
 from bookings.models import ClinicMembership, OfferingResource, Resource, WeeklyHours
 from catalog.models import Offering
 
@@ -63,8 +64,6 @@ def _offerings(treatment, resource, created):
 
 
 def load_consultations(created: list[str]) -> None:
-    from bookings.demo.data import _user
-
     treatments = list(Offering.objects.filter(kind=Offering.TREATMENT, is_active=True)
                       .select_related("page", "clinic").order_by("id"))
     for treatment in treatments:
@@ -73,6 +72,6 @@ def load_consultations(created: list[str]) -> None:
             continue
         resource = _clinician_resource(treatment.clinic, created)
         _offerings(treatment, resource, created)
-        user = _user(clinician_email(treatment.clinic), created, first_name="Demo", last_name="Clinician")
+        user = demo_user(clinician_email(treatment.clinic), created, first_name="Demo", last_name="Clinician")
         ClinicMembership.objects.get_or_create(user=user, clinic=treatment.clinic,
                                                defaults={"role": ClinicMembership.CLINICIAN})

@@ -8,6 +8,8 @@ looked. Only headers are parsed (``stop_before_pixels``), within the limits the 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import zipfile
 from datetime import date
 
@@ -46,9 +48,6 @@ def seekable(handle, max_memory=8 * 1024 * 1024):
             return handle
     except (AttributeError, ValueError, OSError):
         pass
-    import shutil
-    import tempfile
-
     spooled = tempfile.SpooledTemporaryFile(max_size=max_memory)
     shutil.copyfileobj(handle, spooled, MEMBER_CHUNK)
     spooled.seek(0)

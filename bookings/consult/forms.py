@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bookings.consult.models import SecondOpinion
 from bookings.lifecycle.forms import MAX_FILES, MultipleFileField
-from catalog.models import MoneyFormField
+from catalog.models import MoneyFormField, Offering
 
 
 class OpinionRequestForm(forms.Form):
@@ -57,8 +57,6 @@ class OpinionForm(forms.Form):
 
     def __init__(self, *args, offerings=(), **kwargs):
         super().__init__(*args, **kwargs)
-        from catalog.models import Offering
-
         field = self.fields["suggested_offering"]
         field.queryset = Offering.objects.filter(pk__in=[o.pk for o in offerings])
         field.label_from_instance = lambda o: o.page.title

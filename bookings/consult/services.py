@@ -18,9 +18,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from bookings.consult.dicom import seekable
 from bookings.consult.models import Consultation, SecondOpinion
 from bookings.errors import BookingError, InvalidTransition
+from bookings.lifecycle import services as lifecycle
+from bookings.lifecycle.states import locked, transition
 from bookings.models import Appointment, Booking, ClinicMembership, MedicalRecord
+from bookings.patients import consent
+from bookings.patients import records as record_service
+from bookings.review import services as review
 from catalog.models import Offering
 
 log = logging.getLogger("emhana.consult")
@@ -142,9 +148,6 @@ def save_opinion(booking: Booking, author, *, findings, recommended_treatment, t
     """Write (or rewrite, until sent) the opinion; ``send`` delivers it to the patient and emails them once (the
     thread's message, in the patient's language). Sending a second opinion's opinion completes the booking
     (``deliver_opinion``); a consultation's state is its call's."""
-    from bookings.lifecycle.states import locked
-    from bookings.review import services as review
-
     if not can_write_opinion(booking):
         raise BookingError(_("An opinion cannot be written on this booking."), code="not_opinion")
     if suggested_offering is not None and suggested_offering.clinic_id != booking.clinic_id:
@@ -170,8 +173,6 @@ def save_opinion(booking: Booking, author, *, findings, recommended_treatment, t
         if booking.state == Booking.REQUESTED:
             booking = review.start_review(booking, author)
         if send:
-            from bookings.lifecycle import services as lifecycle
-
             if is_second_opinion(booking):
                 deliver_opinion(booking, author)
             # the one email of the delivery ("a new message from the clinic", in the patient's language); the
@@ -193,8 +194,6 @@ def deliver_opinion(booking: Booking, actor) -> Booking:
 
     The only way a booking under review is completed: refused for anything but a second opinion with a sent
     opinion (bookings.lifecycle.states.KIND_TRANSITIONS allows the move for second opinions only, too)."""
-    from bookings.lifecycle.states import transition
-
     if booking.state == Booking.COMPLETED and is_second_opinion(booking):
         return booking
     if not is_second_opinion(booking):
@@ -226,9 +225,6 @@ def request_from_opinion(user, booking: Booking, ip: str | None = None) -> Booki
 
 
 def _request_from_opinion(user, booking, ip, stored):
-    from bookings.patients import records as record_service
-    from bookings.review import services as review
-
     with transaction.atomic():
         opinion = SecondOpinion.objects.select_for_update().filter(booking=booking, sent_at__isnull=False).first()
         if opinion is None:
@@ -243,15 +239,11 @@ def _request_from_opinion(user, booking, ip, stored):
         questionnaire["opinion_findings"] = opinion.findings
         questionnaire["opinion_recommendation"] = opinion.recommended_treatment
         if offering.review_required:
-            from bookings.patients import consent
-
             request = review.request_treatment(user, offering, note=note, questionnaire=questionnaire)
             consent.give(request, user, ip=ip)  # the patient ticked it beside the button (views.opinion_to_request)
         else:
             raise BookingError(_("This treatment is booked directly: choose a date on its page."), code="direct")
         for record in MedicalRecord.objects.filter(booking=booking, owner=user).order_by("uploaded_at"):
-            from bookings.consult.dicom import seekable
-
             handle = record_service.read_record(user, record, ip=ip, action="copy")
             with handle, seekable(handle, max_memory=0) as readable:
                 copy = File(readable, name=record.original_name)

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import template
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from bookings.consult import dicom, services
 from bookings.consult.models import SecondOpinion
-from bookings.models import Booking
+from bookings.models import Booking, PatientProfile
 from bookings.patients import records as record_service
 from catalog.models import Offering
 from portal import l10n
@@ -29,8 +30,6 @@ def _zone(name):
 
 
 def _patient_zone(booking):
-    from bookings.models import PatientProfile
-
     profile = PatientProfile.objects.filter(user_id=booking.user_id).only("home_timezone").first()
     zone = _zone(getattr(profile, "home_timezone", "")) or _zone(booking.patient_timezone)
     return zone if zone and str(zone) != booking.clinic.zone_name else None
@@ -101,8 +100,6 @@ def opinion_next_step(booking) -> str:
     treatment's "your treatment is complete"; "" for any other booking (the pages keep their own next step)."""
     if booking.state != Booking.COMPLETED or booking.offering.kind != Offering.SECOND_OPINION:
         return ""
-    from django.utils.translation import gettext as _
-
     return _("The clinician's opinion is ready: open your booking to read it and download it as a PDF.")
 
 
@@ -111,8 +108,6 @@ def consult_email_lines(booking) -> str:
     """For a consultation: where to join, as plain text lines (our join address, never the room itself)."""
     if booking.offering.kind != Offering.CONSULTATION:
         return ""
-    from django.utils.translation import gettext as _
-
     url = settings.SITE_URL + reverse("consultation_join", args=[booking.reference])
     return "\n" + _("This is an online consultation (video call). Join it here from %(minutes)d minutes before "
                     "the start; sign in with your account:") % {"minutes": services.lead_minutes()} + f"\n{url}\n"

@@ -22,7 +22,9 @@ from bookings.consult.forms import OpinionForm, OpinionRequestForm
 from bookings.consult.models import SecondOpinion
 from bookings.desk.views import desk_view
 from bookings.models import Booking, MedicalRecord
+from bookings.patients import consent
 from bookings.patients import records as record_service
+from bookings.review import services as review
 from catalog.models import Offering
 from portal.net import client_ip
 
@@ -106,16 +108,12 @@ def second_opinion_request(request, offering_id):
 
 
 def _create_opinion_request(request, offering, form):
-    from bookings.review import services as review
-
     stored = []
     try:
         with transaction.atomic():
             booking = review.request_treatment(
                 request.user, offering, note=form.cleaned_data["questions"].strip(),
                 questionnaire={"diagnosis": form.cleaned_data["diagnosis"].strip()})
-            from bookings.patients import consent
-
             consent.give(booking, request.user, ip=client_ip(request))  # asked in the form, before anything is shared
             for upload in form.cleaned_data["records"]:
                 stored.append(record_service.store_record(request.user, upload, booking=booking))
@@ -144,7 +142,7 @@ def opinion_pdf(request, reference):
     opinion = services.opinion_for_patient(booking)
     if opinion is None:
         raise Http404
-    from bookings.consult.pdf import build_opinion_pdf
+    from bookings.consult.pdf import build_opinion_pdf  # lazy: fpdf, ~0.3 s to import, for this PDF only
 
     response = HttpResponse(build_opinion_pdf(opinion), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="opinion-{booking.reference}.pdf"'

@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
+from wagtail.models import Site
 
+from bookings.consult.demo import load_consultations
+from bookings.demo.users import DEMO_PASSWORD, demo_user
 from bookings.models import AvailabilityException, ClinicMembership, OfferingResource, Resource, WeeklyHours
+from bookings.patients.demo import load as load_patients
+from bookings.trip.demo import load as load_trip_demo
 from catalog.models import ClinicPage, Offering
+from cms.models import ContactChannels
 
-DEMO_PASSWORD = "emhana-demo-2026"
 WEEKDAYS = range(0, 5)
 
 # keyword in the service's slug/equipment -> (resource name, kind, weekly hours, buffer after, extra resource)
@@ -126,24 +130,14 @@ def load_demo() -> list[str]:
     _maintenance_day(created)
     _staff(created)
     _contact_channels(created)
-    from bookings.consult.demo import load_consultations
-
     load_consultations(created)  # online consultations and second opinions (issue 11)
-    from bookings.trip.demo import load as load_trip_demo
-
     load_trip_demo(created, DEMO_PASSWORD)  # extras, entry rules, a waitlist entry (issue 11)
-    from bookings.patients.demo import load as load_patients
-
     load_patients(created, DEMO_PASSWORD)  # patients with complete profiles, records, consents (issue 10)
     return created
 
 
 def _contact_channels(created):
     """Example contact channels (marked as demo on the contact page) until editors set real ones."""
-    from wagtail.models import Site
-
-    from cms.models import ContactChannels
-
     site = Site.objects.filter(is_default_site=True).first()
     if site is None or ContactChannels.objects.filter(site=site).exclude(phone="", whatsapp="").exists():
         return
@@ -172,33 +166,14 @@ def demo_email(clinic: ClinicPage) -> str:
     return f"coordinator.{clinic.slug.replace('_', '-')}@emhana.example"
 
 
-def _user(email, created, **extra):
-    User = get_user_model()
-    from allauth.account.models import EmailAddress
-
-    user = User.objects.filter(email=email).first()
-    if user is None:
-        user = User.objects.create_user(username=email.split("@")[0][:150], email=email, password=DEMO_PASSWORD,
-                                        **extra)
-        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-        created.append(f"user {email}")
-        try:
-            from bookings.demo.mfa import DEMO_TOTP_SECRET, activate_demo_totp
-
-            activate_demo_totp(user, DEMO_TOTP_SECRET)
-        except ImportError:
-            pass
-    return user
-
-
 def _staff(created):
     for clinic in ClinicPage.objects.filter(resources__isnull=False).distinct():
-        user = _user(demo_email(clinic), created, first_name="Demo", last_name="Coordinator")
+        user = demo_user(demo_email(clinic), created, first_name="Demo", last_name="Coordinator")
         ClinicMembership.objects.get_or_create(user=user, clinic=clinic,
                                                defaults={"role": ClinicMembership.COORDINATOR})
-    editor = _user("editor@emhana.example", created, is_staff=False)
+    editor = demo_user("editor@emhana.example", created, is_staff=False)
     for name in ("Editors", "Moderators"):
         group = Group.objects.filter(name=name).first()
         if group:
             editor.groups.add(group)
-    _user("admin@emhana.example", created, is_staff=True, is_superuser=True)
+    demo_user("admin@emhana.example", created, is_staff=True, is_superuser=True)

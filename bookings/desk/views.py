@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,11 +28,22 @@ from bookings.engine import availability as av
 from bookings.engine import calendar as calendar_service
 from bookings.lifecycle import cancellation, reasons, states
 from bookings.lifecycle import services as lifecycle
-from bookings.lifecycle.forms import CancelForm, MessageForm
-from bookings.models import Allocation, Appointment, AvailabilityException, Booking, PatientProfile, Resource
+from bookings.lifecycle.forms import CancelForm, MessageForm, RequestTreatmentForm
+from bookings.models import (
+    Allocation,
+    Appointment,
+    AvailabilityException,
+    Booking,
+    PatientProfile,
+    Resource,
+    Restriction,
+)
+from bookings.patients import consent, privacy
 from bookings.review import services as review
+from bookings.trip import extras as trip_extras
 from catalog.models import ClinicPage
 from portal import l10n
+from portal.net import client_ip
 
 from .forms import (
     BuffersForm,
@@ -156,8 +168,6 @@ def home(request):
 def _extras_waiting(clinic_ids) -> dict[int, dict]:
     """{clinic id: {"count": extras waiting for the clinic's answer, "bookings": the first bookings with them,
     "more": how many bookings with them are not listed}}."""
-    from bookings.trip import extras as trip_extras
-
     out: dict[int, dict] = {}
     rows = (trip_extras.waiting(clinic_ids)
             .values("booking__clinic_id", "booking_id", "booking__reference", "booking__service_title")
@@ -201,8 +211,6 @@ def day_list(request, clinic_id):
 
 def _extras_waiting_by_booking(clinic_id, booking_ids) -> dict[int, int]:
     """{booking id: its extras waiting for the clinic's answer}."""
-    from bookings.trip import extras as trip_extras
-
     if not booking_ids:
         return {}
     return dict(trip_extras.waiting([clinic_id]).filter(booking_id__in=booking_ids)
@@ -398,8 +406,6 @@ def queue(request, clinic_id):
 
 def _questionnaire_rows(data):
     """The patient's answers under the questions as the request form asked them, in the staff's language."""
-    from bookings.lifecycle.forms import RequestTreatmentForm
-
     if not isinstance(data, dict):
         return [(_("Answers"), data)] if data else []
     rows = []
@@ -433,16 +439,11 @@ def _quote_initial(booking: Booking) -> dict:
 
 
 def booking_restriction(booking):
-    from bookings.models import Restriction
-
     return Restriction.objects.filter(booking=booking).first()
 
 
 def _booking_page(request, booking, *, quote_form=None, decline_form=None, message_form=None, cancel_form=None,
                   open_panel=""):
-    from bookings.patients import consent, privacy
-    from portal.net import client_ip
-
     tz = booking.clinic.tz
     # health data only with the patient's consent (or a legal obligation after erasure); every view is logged
     may_read = consent.staff_may_read(request.user, booking)
@@ -496,11 +497,7 @@ def booking_detail(request, booking_id):
 @desk_view
 def booking_visa_letter(request, booking_id):
     """The visa support letter of a confirmed booking, for the coordinator who sends it to an embassy; logged."""
-    from django.http import Http404, HttpResponse
-
-    from bookings.patients import consent, privacy
-    from bookings.patients.visa import build_visa_letter
-    from portal.net import client_ip
+    from bookings.patients.visa import build_visa_letter  # lazy: fpdf, ~0.3 s to import, for this PDF only
 
     booking = _booking(request, booking_id)
     profile = PatientProfile.objects.filter(user=booking.user).prefetch_related("companions").first()

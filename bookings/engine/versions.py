@@ -24,6 +24,7 @@ import time
 from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
+from wagtail.signals import page_published, page_unpublished
 
 log = logging.getLogger("emhana.bookings")
 
@@ -95,11 +96,6 @@ def _on_write(sender, **kwargs):
 
 
 def connect(*models_) -> None:
-    from wagtail.signals import (  # the framework's signals, once models are ready
-        page_published,
-        page_unpublished,
-    )
-
     for model in models_:
         post_save.connect(_on_write, sender=model, dispatch_uid=f"calendar-version-save-{model._meta.label}")
         post_delete.connect(_on_write, sender=model, dispatch_uid=f"calendar-version-delete-{model._meta.label}")

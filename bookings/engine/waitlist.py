@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -29,7 +29,10 @@ from django.utils.translation import gettext as _
 from bookings.engine.holds import hold_is_live, place_hold, release_hold
 from bookings.engine.slots import offering_slots
 from bookings.errors import BookingError
+from bookings.lifecycle import services as lifecycle
 from bookings.models import Allocation, Booking, Hold, Resource, WaitlistEntry
+from bookings.review import services as review
+from portal import l10n
 
 log = logging.getLogger("emhana.bookings")
 
@@ -119,9 +122,6 @@ def _close(entry, user, status):
 
 def accept(entry: WaitlistEntry, user) -> Booking:
     """Take the offered start: a booking awaiting its deposit (as from the slot page, or as accepting the quote)."""
-    from bookings.lifecycle import services as lifecycle
-    from bookings.review import services as review
-
     entry = WaitlistEntry.objects.select_related("hold", "booking", "offering").get(pk=entry.pk, user=user)
     if entry.status == WaitlistEntry.BOOKED and entry.hold and entry.hold.booking_id:
         return entry.hold.booking
@@ -217,8 +217,6 @@ def send_offer_email(entry_id: int) -> bool:
         pk=entry_id)
     if entry.status != WaitlistEntry.OFFERED or not entry.user.email or entry.hold is None:
         return False
-    from portal import l10n
-
     tz = entry.offering.clinic.tz
     with translation.override(entry.language or "en"), timezone.override(tz):
         first = entry.hold.appointments.order_by("start").first()
@@ -242,8 +240,6 @@ def _after_commit():
 def trigger():
     """Run the waitlist once the current transaction commits (nothing happens if it rolls back); once per
     transaction however many changes it made (weekly hours replace every row)."""
-    from django.db import connection
-
     current = set(connection.savepoint_ids)
     if any(item[1] is _after_commit and set(item[0]) == current for item in connection.run_on_commit):
         return  # already due when this same savepoint commits

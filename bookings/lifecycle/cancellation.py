@@ -27,6 +27,7 @@ from bookings.models import (
     ClinicMembership,
 )
 from bookings.payments.services import paid_amount, refund_booking
+from bookings.trip.extras import paid_with_deposit
 
 log = logging.getLogger("emhana.bookings")
 
@@ -109,8 +110,6 @@ def refund_due(booking: Booking, reason: str, now: datetime | None = None, paid:
     if reason == VISA_REFUSED:
         why = f"{why} " + _("Sent once the clinic has confirmed your visa refusal letter.")
     amount = max(0, min(paid * share_unused * percent // (total * 100), paid))
-    from bookings.trip.extras import paid_with_deposit
-
     extras_paid = min(paid_with_deposit(booking), paid)
     extras = min(extras_paid * share_unused * percent // (total * 100), amount)
     return RefundQuote(amount=amount, paid=paid, percent=percent, unused_sessions=share_unused,

@@ -5,9 +5,10 @@ Every message is translated; a form that fails re-renders with what the patient 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bookings.lifecycle import reasons
@@ -27,10 +28,6 @@ class SlotChoiceForm(forms.Form):
     @staticmethod
     def parse_start(raw: str) -> datetime:
         """An aware datetime from ISO 8601 with its offset, within two years of today; ValueError otherwise."""
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         value = datetime.fromisoformat((raw or "").strip()[:64])
         if value.tzinfo is None:
             raise ValueError("naive")

@@ -39,9 +39,13 @@ from bookings.lifecycle.forms import (
     SlotChoiceForm,
 )
 from bookings.models import Appointment, Booking, PatientProfile, Payment
+from bookings.patients import consent
+from bookings.payments import get_provider
 from bookings.review import services as review
 from catalog.models import Offering
 from portal.l10n import money
+from portal.net import client_ip
+from portal.ratelimit import allow
 
 log = logging.getLogger("emhana.bookings")
 
@@ -71,8 +75,6 @@ def patient_zone(user):
 
 def _too_many(request, scope) -> HttpResponse | None:
     """The same per-user limit as the API (shared cache): a 429 page, or None when the request may go on."""
-    from portal.ratelimit import allow
-
     if allow(scope, str(request.user.pk), getattr(settings, "BOOKING_RATE_LIMIT", "30/m")):
         return None
     return render(request, "429.html", status=429)
@@ -328,9 +330,6 @@ def _create_request(request, offering, form, uploads):
         with transaction.atomic():
             booking = review.request_treatment(request.user, offering, note=form.cleaned_data["note"].strip(),
                                                  questionnaire=form.questionnaire())
-            from bookings.patients import consent
-            from portal.net import client_ip
-
             consent.give(booking, request.user, ip=client_ip(request))  # asked in the form, before anything is shared
             for upload in (form.cleaned_data.get("records") or []) if uploads else []:
                 stored.append(store_record(request.user, upload, booking=booking))
@@ -497,8 +496,6 @@ def _stripe_js_url() -> str:
 
 def _publishable_key() -> str:
     try:
-        from bookings.payments import get_provider
-
         return getattr(get_provider(), "publishable_key", "") or ""
     except ImproperlyConfigured:
         return getattr(settings, "STRIPE_PUBLISHABLE_KEY", "") or ""
@@ -556,7 +553,7 @@ def visa_letter(request, reference):
     if profile is None or not profile.visa_ready:
         return render(request, "bookings/visa_profile_needed.html", {"booking": booking, "profile": profile},
                       status=409)
-    from bookings.patients.visa import build_visa_letter
+    from bookings.patients.visa import build_visa_letter  # lazy: fpdf, ~0.3 s to import, for this PDF only
 
     pdf = build_visa_letter(booking, profile)
     response = HttpResponse(pdf, content_type="application/pdf")

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from bookings.models import ClinicMembership, Consent
+from bookings.models import BookingEvent, ClinicMembership, Consent, Restriction
 
 # Bump when the text below changes in meaning: stored consents keep the version (and text) they agreed to.
 VERSION = "2026-12-v1"
@@ -58,8 +58,6 @@ def give(booking, user, ip: str | None = None, language: str | None = None) -> C
 
 def withdraw(booking, user) -> bool:
     """Withdraw the standing consent; True if there was one."""
-    from bookings.models import BookingEvent
-
     if booking.user_id != user.pk:
         raise PermissionError("Only the patient can withdraw their consent.")
     with transaction.atomic():
@@ -80,6 +78,4 @@ def staff_may_read(user, booking) -> bool:
         return False
     if has_consent(booking):
         return True
-    from bookings.models import Restriction
-
     return Restriction.objects.filter(booking_id=booking.pk).exists()

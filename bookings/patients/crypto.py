@@ -35,6 +35,8 @@ import struct
 import tempfile
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
@@ -174,8 +176,6 @@ def hash_lookup(hash_field: str, value: str) -> models.Q:
 def hashed_fields():
     """Every (model, hash field name, source field name) kept as a lookup hash, for rotation and the checks.
     A model declares its hashes with ``LOOKUP_HASHES = {"<hash field>": "<field it hashes>"}``."""
-    from django.apps import apps
-
     found = []
     for model in apps.get_models():
         for hash_field, source in (getattr(model, "LOOKUP_HASHES", None) or {}).items():
@@ -322,15 +322,11 @@ class EncryptedJSONField(EncryptedMixin, models.TextField):
         return {}
 
     def formfield(self, **kwargs):
-        from django import forms
-
         return super().formfield(**{"form_class": forms.JSONField, **kwargs})
 
 
 def encrypted_fields():
     """Every (model, field) stored encrypted, for rotation and the checks."""
-    from django.apps import apps
-
     found = []
     for model in apps.get_models():
         for field in model._meta.concrete_fields:

@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from bookings.demo.users import demo_user
+from bookings.engine import slots
 from bookings.models import (
     Allocation,
     Appointment,
@@ -47,8 +49,6 @@ def _offering():
 
 
 def _confirm_with_session(booking, offering):
-    from bookings.engine import slots
-
     today = timezone.now().astimezone(offering.clinic.tz).date()
     options = slots.offering_slots(offering, today + timedelta(days=60), today + timedelta(days=120))
     if not options:
@@ -62,14 +62,12 @@ def _confirm_with_session(booking, offering):
 
 
 def load(created: list[str], password: str) -> None:
-    from bookings.demo.data import _user
-
     offering = _offering()
     if offering is None:
         return
     coordinator = (ClinicMembership.objects.filter(clinic=offering.clinic).select_related("user").first())
     for email, language, (given, family), born, country, passport, zone, diagnosis, states in PATIENTS:
-        user = _user(email, created, first_name=given.title(), last_name=family.title())
+        user = demo_user(email, created, first_name=given.title(), last_name=family.title())
         profile, made = PatientProfile.objects.get_or_create(user=user, defaults={
             "given_names": given, "family_name": family, "date_of_birth": born, "citizenship": country,
             "passport_number": passport, "passport_expiry": date(2031, 6, 30), "phone": "+998 90 000 00 00",

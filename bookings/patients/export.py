@@ -38,6 +38,7 @@ from bookings.models import (
     RecordAccess,
     Refund,
 )
+from bookings.patients.records import download_name
 
 log = logging.getLogger("emhana.privacy")
 
@@ -66,8 +67,6 @@ def row(obj, skip=()) -> dict:
 
 def collect(user) -> tuple[dict, list[tuple[str, MedicalRecord]]]:
     """(the document, [(path in the ZIP, record)]) for ``user``."""
-    from bookings.patients.records import download_name
-
     profile = PatientProfile.objects.filter(user=user).first()
     bookings = []
     for booking in Booking.objects.filter(user=user).order_by("created_at"):

@@ -16,6 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bookings.models import Booking, Companion, PatientProfile
+from bookings.patients import consent
+from portal.l10n import country_choices as localized
+from portal.l10n import timezone_choices as grouped
 
 MAX_COMPANIONS = 2
 PASSPORT_NUMBER = re.compile(r"^[A-Z0-9]{5,20}$")
@@ -29,15 +32,11 @@ def time_zones() -> tuple[str, ...]:
 
 def timezone_choices():
     """The zones of our patients' countries first, named in the reader's language (portal.l10n)."""
-    from portal.l10n import timezone_choices as grouped
-
     return [("", _("Choose your time zone"))] + grouped()
 
 
 def country_choices():
     """Countries named in the reader's language, in that language's alphabetical order (CLDR, ICU)."""
-    from portal.l10n import country_choices as localized
-
     return [("", "—")] + localized()
 
 
@@ -199,8 +198,6 @@ class RecordUploadForm(forms.Form):
                     "booking's page."))
 
     def clean(self):
-        from bookings.patients import consent
-
         data = super().clean()
         booking = data.get("booking")
         if booking is not None and not data.get("consent") and not consent.has_consent(booking):

@@ -5,14 +5,18 @@ Passport numbers, dates of birth, file names and descriptions are encrypted colu
 on disk (``bookings.patients.crypto``).
 """
 
+import io
+import os
 import uuid
 
 from django.conf import settings
+from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
+from bookings.patients import crypto
 from bookings.patients.crypto import EncryptedCharField, EncryptedDateField, EncryptedTextField
 
 
@@ -32,8 +36,6 @@ class PrivateFileStorage(FileSystemStorage):
 
     @property
     def location(self):
-        import os
-
         return os.path.abspath(self.base_location)
 
     def url(self, name):
@@ -41,25 +43,15 @@ class PrivateFileStorage(FileSystemStorage):
 
     def _save(self, name, content):
         """Encrypted on the way to disk (chunk by chunk): the plain content never touches the file system."""
-        import io
-
-        from bookings.patients import crypto
-
         if hasattr(content, "seek"):
             content.seek(0)
         sealed = io.BytesIO()
         source = content.file if hasattr(content, "file") and content.file is not None else content
         crypto.encrypt_stream(source, sealed)
         sealed.seek(0)
-        from django.core.files.base import File
-
         return super()._save(name, File(sealed, name=name))
 
     def _open(self, name, mode="rb"):
-        from django.core.files.base import File
-
-        from bookings.patients import crypto
-
         if "w" in mode or "a" in mode or "+" in mode:
             raise ValueError("Stored medical files are written only through the storage's save().")
         return File(crypto.open_decrypted(self.path(name)), name=name)
@@ -89,9 +81,7 @@ class PatientProfile(models.Model):
     LOOKUP_HASHES = {"passport_number_hash": "passport_number"}
 
     def save(self, *args, **kwargs):
-        from bookings.patients.crypto import lookup_hash
-
-        self.passport_number_hash = lookup_hash(self.passport_number or "")
+        self.passport_number_hash = crypto.lookup_hash(self.passport_number or "")
         if kwargs.get("update_fields") is not None and "passport_number" in kwargs["update_fields"]:
             kwargs["update_fields"] = {*kwargs["update_fields"], "passport_number_hash"}
         super().save(*args, **kwargs)
@@ -100,9 +90,7 @@ class PatientProfile(models.Model):
     def with_passport(cls, number: str):
         """The profiles whose passport number is ``number`` (spaces, dashes and case ignored), found by the keyed
         hash; also hashes made with an older key while ``DATA_HASH_KEYS`` rotates."""
-        from bookings.patients.crypto import hash_lookup
-
-        return cls.objects.filter(hash_lookup("passport_number_hash", number))
+        return cls.objects.filter(crypto.hash_lookup("passport_number_hash", number))
 
     @property
     def full_name(self):

@@ -17,6 +17,8 @@ import logging
 from datetime import timedelta
 from importlib import import_module
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
@@ -37,6 +39,8 @@ from bookings.models import (
     Restriction,
     RetentionNotice,
 )
+from bookings.patients.models import PrivateFileStorage
+from portal.net import clean_ip
 
 log = logging.getLogger("emhana.privacy")
 
@@ -52,8 +56,6 @@ def log_access(user, kind: str, *, patient_id: int, booking=None, record=None, i
     """Add one row for a read by ``user`` of ``patient_id``'s data; nothing when the patient reads their own."""
     if user is None or not getattr(user, "is_authenticated", False) or user.pk == patient_id:
         return None
-    from portal.net import clean_ip
-
     return RecordAccess.objects.create(
         user=user, kind=kind, patient_id=patient_id, booking=booking, record=record, action=action,
         ip=clean_ip(ip), target=str(record.pk) if record is not None else "")
@@ -160,8 +162,6 @@ def erase_account(user) -> dict:
         else:
             RecordAccess.objects.filter(patient=user)._purge()
             user.delete()
-    from bookings.patients.models import PrivateFileStorage
-
     storage = PrivateFileStorage()
     for name in files_to_delete:
         if name:
@@ -182,8 +182,5 @@ def is_erased_account(user) -> bool:
 
 
 def _forget_login(user):
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-
     EmailAddress.objects.filter(user=user).delete()
     Authenticator.objects.filter(user=user).delete()

@@ -29,6 +29,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from bookings.models import MedicalRecord, RecordAccess
+from bookings.patients import consent
 from portal.ratelimit import allow
 from portal.staff import needs_mfa
 
@@ -436,8 +437,6 @@ def download_name(record: MedicalRecord) -> str:
 def can_read(user, record: MedicalRecord) -> bool:
     """Only the owner, and staff of the clinic of the booking the record is attached to while the patient's
     consent to share with it stands (bookings.patients.consent)."""
-    from bookings.patients import consent
-
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if record.owner_id == user.pk:
@@ -480,8 +479,6 @@ def _valid_ip(ip: str | None) -> str | None:
 def records_for_clinic_staff(user, booking):
     """The patient's records a staff member of the booking's clinic may read (those attached to bookings
     at that clinic); none for anyone else."""
-    from bookings.patients import consent
-
     if not consent.staff_may_read(user, booking):
         return MedicalRecord.objects.none()
     return (MedicalRecord.objects.filter(owner_id=booking.user_id, booking__clinic_id=booking.clinic_id)

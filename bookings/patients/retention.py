@@ -44,6 +44,8 @@ from bookings.models import (
     RetentionNotice,
     VisaRefusal,
 )
+from bookings.patients.export import expire_exports
+from bookings.patients.privacy import ERASED_EMAIL_DOMAIN, erase_account, is_erased_account
 
 log = logging.getLogger("emhana.privacy")
 
@@ -102,8 +104,6 @@ def _warn(user, erase_after):
 
 
 def warn_and_erase_inactive(now=None) -> dict:
-    from bookings.patients.privacy import erase_account
-
     now = now or timezone.now()
     warned = erased = 0
     # a patient who signed in after the warning keeps the account: the notice goes
@@ -142,8 +142,6 @@ def _delete_stored_files(names):
 def delete_emptied_erased_accounts() -> int:
     """Delete the accounts that erasure kept (anonymised, disabled) only for their restricted bookings, once none is
     left, as erasure does at once for an account with nothing retained. Idempotent; returns how many."""
-    from bookings.patients.privacy import ERASED_EMAIL_DOMAIN, is_erased_account
-
     User = get_user_model()
     count = kept = 0
     emptied = (User.objects.filter(is_active=False, email__endswith="@" + ERASED_EMAIL_DOMAIN)
@@ -208,8 +206,6 @@ def expire_restricted(now=None) -> dict:
 
 
 def apply(now=None) -> dict:
-    from bookings.patients.export import expire_exports
-
     now = now or timezone.now()
     result = {"purged": purge_unconfirmed(now)}
     result.update(warn_and_erase_inactive(now))

@@ -24,6 +24,7 @@ import os
 from celery import shared_task
 from django.db import connection, transaction
 
+from bookings.models import DataExport, MedicalRecord
 from bookings.patients import crypto
 
 log = logging.getLogger("emhana.privacy")
@@ -63,8 +64,6 @@ def rotate_columns(batch: int = BATCH, max_batches: int | None = None) -> int:
 
 def stored_files():
     """Every file in private storage the application knows of (records and exports)."""
-    from bookings.models import DataExport, MedicalRecord
-
     for model in (MedicalRecord, DataExport):
         storage = model._meta.get_field("file").storage
         for name in model.objects.exclude(file="").values_list("file", flat=True).iterator():

@@ -19,9 +19,13 @@ from __future__ import annotations
 import re
 import time
 
+from allauth.account.adapter import get_adapter
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.account.internal.flows.reauthentication import suspend_request
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -44,8 +48,6 @@ def _is_staff(user) -> bool:
 
 
 def last_authenticated_at(request) -> float:
-    from allauth.account.internal.flows.login import get_authentication_records
-
     records = get_authentication_records(request, request.user) or []
     times = [r.get("at") for r in records if r.get("at")]
     started = request.session.get(STARTED)
@@ -73,8 +75,6 @@ def _signed_in(sender, request, user, **kwargs):
 
 
 def connect():
-    from django.contrib.auth.signals import user_logged_in
-
     user_logged_in.connect(_signed_in, dispatch_uid="emhana-staff-session")
 
 
@@ -109,9 +109,6 @@ class StaffSessionMiddleware:
             session[SEEN] = now
         if (request.method == "GET" and any(p.match(request.path) for p in PATIENT_DATA_PATHS)
                 and reauthentication_due(request, now)):
-            from allauth.account.adapter import get_adapter
-            from allauth.account.internal.flows.reauthentication import suspend_request
-
             methods = get_adapter().get_reauthentication_methods(user)
             if methods:
                 messages.info(request, _("Please confirm it is you before opening a patient's data."))

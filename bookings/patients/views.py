@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from bookings.models import MedicalRecord, PatientProfile
+from bookings.patients import consent
 from bookings.patients import records as record_service
 from bookings.patients.forms import MAX_COMPANIONS, CompanionFormSet, ProfileForm, RecordUploadForm
 from portal.net import client_ip
@@ -62,8 +63,6 @@ def records(request):
         if form.is_valid():
             booking = form.cleaned_data["booking"]
             if booking is not None and form.cleaned_data.get("consent"):
-                from bookings.patients import consent
-
                 consent.give(booking, request.user, ip=client_ip(request))
             try:
                 record = record_service.store_record(

@@ -41,7 +41,8 @@ def _acquire_state() -> None:
     global _active
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        from localstripe import resources, server, webhooks  # noqa: F401 (server: import once, quietly)
+        # lazy: a dev-only package, imported under the warnings filter (server: import once, quietly)
+        from localstripe import resources, server, webhooks  # noqa: F401
 
     with _LOCK:
         if _active == 0:
@@ -57,6 +58,7 @@ def _acquire_state() -> None:
 
 def _release_state() -> None:
     global _active
+    # lazy: a dev-only package (imported quietly by _acquire_state)
     from localstripe import resources, webhooks
 
     with _LOCK:
@@ -75,6 +77,7 @@ def _build_app() -> web.Application:
     runs on, so it cannot be restarted on a new loop; a copy can. The
     save-to-disk middleware is left out too.
     """
+    # lazy: a dev-only package (imported quietly by _acquire_state)
     from localstripe import server
 
     middlewares = [m for m in server.app.middlewares if m is not server.save_store_middleware]

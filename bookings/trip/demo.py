@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from bookings.models import AvailabilityException, OfferingExtra, PatientProfile, WaitlistEntry
@@ -71,9 +73,6 @@ def load(created: list[str], password: str) -> None:
 
 
 def _patient(password, created):
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
     User = get_user_model()
     user = User.objects.filter(email=WAITLIST_PATIENT).first()
     if user is None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from bookings.payments.services import paid_amount
 from bookings.trip import entry
 from bookings.trip import extras as extras_service
+from catalog.currency import rates
 from portal.l10n import money
 
 
@@ -80,16 +84,12 @@ def build(offering, *, price: int, deposit: int, chosen=(), sessions=None, displ
 
 def display_for(code: str | None):
     """(code, tenge per unit) for a currency code, from the staff-set rates; ("KZT", None) without a rate."""
-    from catalog.currency import rates
-
     code = (code or "KZT").upper()
     rate = rates().get(code)
     return (code, rate) if rate else ("KZT", None)
 
 
 def for_booking(booking, display_code: str | None = None) -> Estimate:
-    from bookings.payments.services import paid_amount
-
     chosen = extras_service.chosen(booking)
     all_extras, with_deposit = extras_service.totals(chosen)
     code, rate = display_for(display_code)
@@ -103,11 +103,11 @@ def for_booking(booking, display_code: str | None = None) -> Estimate:
 
 def pdf(booking, est: Estimate) -> bytes:
     """The estimate as a one-page PDF (DejaVu Sans when installed, as the visa letter)."""
-    from django.utils import timezone
-    from django.utils.formats import date_format
+    # lazy: fpdf (~0.3 s to import, also through bookings.patients.visa) only for this download
     from fpdf import FPDF
 
     from bookings.patients.visa import font_paths
+
     doc = FPDF(format="A4")
     doc.set_margins(20, 16, 20)
     doc.add_page()

@@ -10,6 +10,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from bookings.lifecycle.models import Booking
+from portal.l10n import language_name
+
 
 class OfferingExtra(models.Model):
     """An optional line a clinic offers with an offering: airport transfer, interpreter, nights nearby, a bed
@@ -47,8 +50,6 @@ class OfferingExtra(models.Model):
         return self.label()
 
     def label(self) -> str:
-        from portal.l10n import language_name
-
         text = str(self.get_kind_display())
         if self.kind == self.INTERPRETER and self.language:
             text = f"{text} ({language_name(self.language)})"
@@ -132,7 +133,7 @@ def _booking_event(sender, instance, created, **kwargs):
         _drop_unpaid_extras(instance.booking_id)
     frees = instance.to_state in FREEING_STATES and instance.from_state not in ("", "requested", "under_review")
     if frees and not (instance.to_state == "quoted" and instance.from_state != "awaiting_payment"):
-        from bookings.engine.waitlist import trigger
+        from bookings.engine.waitlist import trigger  # lazy: a cycle, the waitlist imports bookings.models
 
         trigger()
 
@@ -140,8 +141,6 @@ def _booking_event(sender, instance, created, **kwargs):
 def _drop_unpaid_extras(booking_id):
     """The hold ran out and the quote stands: accepting it again sets the price from the quote, so the extras
     chosen for the released dates go (the patient chooses again at the next checkout)."""
-    from bookings.models import Booking
-
     rows = list(BookingExtra.objects.filter(booking_id=booking_id).exclude(status=BookingExtra.DECLINED))
     if not rows:
         return
@@ -153,7 +152,7 @@ def _drop_unpaid_extras(booking_id):
 
 
 def _calendar_changed(sender, instance, **kwargs):
-    from bookings.engine.waitlist import trigger
+    from bookings.engine.waitlist import trigger  # lazy: a cycle, the waitlist imports bookings.models
 
     trigger()
 

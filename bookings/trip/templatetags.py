@@ -4,8 +4,17 @@ the estimate in the quote email."""
 
 from __future__ import annotations
 
+from babel.numbers import get_territory_currencies
 from django import template
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
+from bookings.engine.waitlist import waitlistable
+from bookings.models import BookingExtra, OfferingExtra, VisaRefusal, WaitlistEntry
+from bookings.patients.records import records_for_clinic_staff  # noqa: F401 - the letter is read through it
+from bookings.trip import entry, estimate, extras, visa_refusal
+from bookings.trip.entry import citizenship_of
+from catalog.currency import LANGUAGE_CURRENCY
 from portal.l10n import money
 
 register = template.Library()
@@ -20,8 +29,6 @@ def _display(context):
 @register.inclusion_tag("trip/_stay_notice.html", takes_context=True)
 def stay_notice(context):
     """Whether the whole stay needs a visa, for the booking in hand or the offering being chosen."""
-    from bookings.trip import entry
-
     request = context.get("request")
     user = getattr(request, "user", None)
     booking = context.get("booking")
@@ -35,8 +42,6 @@ def stay_notice(context):
 
 
 def _url(name, *args):
-    from django.urls import reverse
-
     return reverse(name, args=args)
 
 
@@ -44,9 +49,6 @@ def _url(name, *args):
 def trip_panel(context, booking, notice=True):
     """The booking page's trip plan: visa, extras (chosen, or to choose before paying), the all-in estimate,
     a visa refusal under review, and the waitlist."""
-    from bookings.models import OfferingExtra, VisaRefusal, WaitlistEntry
-    from bookings.trip import entry, estimate, extras, visa_refusal
-
     chosen = extras.chosen(booking)
     current = {e.extra_id: e.quantity for e in chosen}
     offers = [{"extra": o, "qty": current.get(o.pk, 0)} for o in extras.offered(booking.offering)]
@@ -71,8 +73,6 @@ def trip_panel(context, booking, notice=True):
 @register.inclusion_tag("trip/_waitlist_link.html", takes_context=True)
 def waitlist_link(context, offering, booking=None):
     """On a slot page with no free start: the way onto the waitlist (machines only)."""
-    from bookings.engine.waitlist import waitlistable
-
     if offering is None or not waitlistable(offering):
         return {"show": False}
     url = _url("trip_waitlist_join", offering.pk)
@@ -85,10 +85,6 @@ def waitlist_link(context, offering, booking=None):
 def desk_trip_panel(context, booking):
     """The desk's trip panel: the visa verdict, the patient's extras with the clinic's answer (confirm, or cannot
     provide with a reason), and visa-refusal letters to confirm."""
-    from bookings.models import BookingExtra, VisaRefusal
-    from bookings.patients.records import records_for_clinic_staff  # noqa: F401 - the letter is read through it
-    from bookings.trip import entry, extras
-
     rows = extras.for_booking(booking)
     return {
         "booking": booking,
@@ -105,11 +101,6 @@ def desk_trip_panel(context, booking):
 
 def patient_currency(booking) -> str:
     """The currency a patient pays in at home: their citizenship's, else their language's."""
-    from babel.numbers import get_territory_currencies
-
-    from bookings.trip.entry import citizenship_of
-    from catalog.currency import LANGUAGE_CURRENCY
-
     country = citizenship_of(booking.user)
     if country:
         try:
@@ -124,9 +115,6 @@ def patient_currency(booking) -> str:
 @register.simple_tag
 def estimate_text(booking):
     """The itemised estimate as plain text for the quote email, in the patient's currency beside tenge."""
-    from django.utils.translation import gettext as _
-
-    from bookings.trip import entry, estimate
     est = estimate.for_booking(booking, patient_currency(booking))
     verdict = entry.for_booking(booking)
 

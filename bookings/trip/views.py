@@ -4,12 +4,15 @@ decisions (confirming extras and refusal letters). Thin: every change goes throu
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -20,7 +23,9 @@ from bookings.desk.views import desk_view
 from bookings.engine import waitlist
 from bookings.errors import BookingError, http_status
 from bookings.models import Booking, BookingExtra, VisaRefusal, WaitlistEntry
+from bookings.patients.records import RecordRejected
 from bookings.trip import estimate, extras, visa_refusal
+from catalog.currency import currency_code
 from catalog.models import Offering
 from portal.l10n import money
 
@@ -64,8 +69,6 @@ def choose_extras(request, reference):
 @login_required
 @never_cache
 def estimate_pdf(request, reference):
-    from catalog.currency import currency_code
-
     booking = _my_booking(request, reference)
     est = estimate.for_booking(booking, currency_code(request))
     response = HttpResponse(estimate.pdf(booking, est), content_type="application/pdf")
@@ -87,8 +90,6 @@ class RefusalForm(forms.Form):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def visa_refused(request, reference):
-    from bookings.patients.records import RecordRejected
-
     booking = _my_booking(request, reference)
     status = 200
     if request.method == "POST":
@@ -145,10 +146,6 @@ def waitlist_join(request, offering_id):
         else:
             status = 400
     else:
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         today = timezone.now().astimezone(offering.clinic.tz).date()
         form = JoinForm(initial={"window_start": quote.window_start if quote else today,
                                  "window_end": quote.window_end if quote else today + timedelta(days=30)})

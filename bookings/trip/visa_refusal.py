@@ -18,6 +18,7 @@ from bookings.errors import BookingError
 from bookings.lifecycle import cancellation
 from bookings.lifecycle.reasons import VISA_REFUSED
 from bookings.models import Booking, ClinicMembership, VisaRefusal
+from bookings.patients.records import store_record
 
 log = logging.getLogger("emhana.bookings")
 
@@ -35,8 +36,6 @@ def can_claim(booking) -> bool:
 def claim(booking: Booking, user, letter_file, note: str = "") -> VisaRefusal:
     """Store the refusal letter (with the records' checks) and ask the clinic to confirm. Nothing is refunded
     yet. Raises BookingError, or records.RecordRejected with a message for the patient."""
-    from bookings.patients.records import store_record
-
     if booking.user_id != getattr(user, "pk", None):
         raise BookingError(_("This booking is not yours."), code="not_yours")
     if not can_claim(booking):

@@ -5,6 +5,7 @@ from the environment, and nothing that only exists for local test payments may b
 ``check --deploy`` asks for is on; the site sits behind one TLS proxy unless ``TRUSTED_PROXY_COUNT`` says other.
 """
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
@@ -34,9 +35,8 @@ DATA_HASH_KEYS = env.list("DATA_HASH_KEYS", default=[]) or [k for k in [env.str(
 
 
 def _check_data_keys(keys, hash_keys, secret_key):
-    from cryptography.fernet import Fernet
-
-    from bookings.patients.crypto import dev_key
+    # lazy: a settings module, which imports the app's code (bookings.patients.crypto) only for this check
+    from bookings.patients.crypto import dev_hash_key, dev_key
 
     if not keys:
         raise ImproperlyConfigured("Production needs DATA_ENCRYPTION_KEYS (comma-separated Fernet keys; the first "
@@ -51,8 +51,6 @@ def _check_data_keys(keys, hash_keys, secret_key):
     if not hash_keys or any(len(k.strip()) < 32 for k in hash_keys):
         raise ImproperlyConfigured("Production needs DATA_HASH_KEYS (comma-separated, 32+ random characters each; "
                                    "the first hashes) or DATA_HASH_KEY (one key) in the environment.")
-    from bookings.patients.crypto import dev_hash_key
-
     if any(k.strip() in (dev_hash_key(secret_key), dev_hash_key(INSECURE_SECRET_KEY)) for k in hash_keys):
         raise ImproperlyConfigured("DATA_HASH_KEYS holds the development hash key.")
 

@@ -1,11 +1,19 @@
 """Template helpers: money in minor units, language alternates, local times."""
 
+import time
+from zoneinfo import ZoneInfo
+
 from django import template
 from django.conf import settings
-from django.urls import translate_url
+from django.core.cache import cache
+from django.urls import reverse, translate_url
 from django.utils import translation
+from wagtail.coreutils import WAGTAIL_APPEND_SLASH
+from wagtail.models import Page, Site
 
+from catalog.models import ServicePage
 from portal import l10n
+from portal.pagecache import current_version
 
 register = template.Library()
 
@@ -22,12 +30,6 @@ SITE_ROOTS_SECONDS = 60
 def site_roots(code: str) -> list:
     """The sites' root paths in a language, kept in this process for the page-cache version (and a minute, for
     an edited Site): wagtail-modeltranslation reads them from the cache once per language otherwise."""
-    import time
-
-    from wagtail.models import Site
-
-    from portal.pagecache import current_version
-
     now = time.monotonic()
     version = current_version()
     found = _SITE_ROOTS.get(code)
@@ -40,9 +42,6 @@ def site_roots(code: str) -> list:
 def page_url_in(page, code: str, request):
     """The page's address in language ``code``, as ``page.get_url(request)`` gives it, from the page's
     translated url_path column (no site or page lookups); with several sites, Wagtail's own answer."""
-    from django.urls import reverse
-    from wagtail.coreutils import WAGTAIL_APPEND_SLASH
-
     roots = site_roots(code)
     if len(roots) != 1 or not hasattr(page, "url_path"):
         with translation.override(code):
@@ -87,16 +86,12 @@ def alternates(context):
 
 @register.filter
 def lines(text):
-    from catalog.models import ServicePage
-
     return ServicePage.lines(text)
 
 
 @register.filter
 def local(dt, zone):
     """Show an aware UTC datetime in a zone (a ZoneInfo or its name)."""
-    from zoneinfo import ZoneInfo
-
     if dt is None:
         return dt
     if isinstance(zone, str):
@@ -107,11 +102,6 @@ def local(dt, zone):
 @register.simple_tag
 def nav_links():
     """The catalogue, clinics and information pages in the current language; cached, no query per page view."""
-    from django.core.cache import cache
-    from wagtail.models import Page
-
-    from portal.pagecache import current_version
-
     lang = translation.get_language()
     key = f"nav:{current_version()}:{lang}"
     links = cache.get(key)
