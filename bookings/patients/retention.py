@@ -7,6 +7,7 @@
   in meanwhile (``bookings.patients.privacy.erase_account``: what the law obliges clinics to keep is restricted).
   Staff accounts are never erased this way.
 * Finished data exports are deleted when their link expires.
+* Processed payment-provider events are deleted ``RETENTION_WEBHOOK_DAYS`` after they arrived (default 90).
 * What was kept after an erasure under a legal obligation (``Restriction``) is deleted the day after its end date
   (``keep_until``): the booking with its questionnaire, notes, quotes, sessions, consents, state history, access log,
   payments and refunds (kept under the same obligation and end date, and a payment cannot outlive its booking), its
@@ -43,6 +44,7 @@ from bookings.models import (
     Restriction,
     RetentionNotice,
     VisaRefusal,
+    WebhookEvent,
 )
 from bookings.patients.export import expire_exports
 from bookings.patients.privacy import ERASED_EMAIL_DOMAIN, erase_account, is_erased_account
@@ -205,12 +207,23 @@ def expire_restricted(now=None) -> dict:
     return counts
 
 
+def expire_webhook_events(now=None) -> int:
+    """Stored payment-provider events (their payloads name bookings and cards' countries) are kept only as long as
+    they guard against a redelivery: ``RETENTION_WEBHOOK_DAYS`` (default 90; Stripe retries for 3 days). An event
+    never processed is kept for whoever investigates it."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.RETENTION_WEBHOOK_DAYS)
+    deleted, _by_model = WebhookEvent.objects.filter(processed_at__isnull=False, received_at__lt=cutoff).delete()
+    return deleted
+
+
 def apply(now=None) -> dict:
     now = now or timezone.now()
     result = {"purged": purge_unconfirmed(now)}
     result.update(warn_and_erase_inactive(now))
     result["exports_expired"] = expire_exports(now)
     result.update(expire_restricted(now))
+    result["webhook_events_deleted"] = expire_webhook_events(now)
     log.info("retention run: %s", result)
     return result
 
