@@ -41,7 +41,7 @@ from bookings.models import (
 from bookings.patients import consent, privacy
 from bookings.review import services as review
 from bookings.trip import extras as trip_extras
-from catalog.models import ClinicPage
+from catalog.models import ClinicPage, Offering
 from portal import l10n
 from portal.net import client_ip
 
@@ -476,7 +476,7 @@ def _booking_page(request, booking, *, quote_form=None, decline_form=None, messa
         "extras_waiting": _extras_waiting_by_booking(booking.clinic_id, {booking.pk}).get(booking.pk, 0),
         "appointments": booking.appointments.exclude(status=Appointment.RELEASED).order_by("start"),
         "can_start_review": booking.state == Booking.REQUESTED,
-        "can_quote": booking.state in REVIEWABLE,
+        "can_quote": booking.state in REVIEWABLE and booking.offering.kind != Offering.SECOND_OPINION,
         "can_decline": booking.state in REVIEWABLE,
         "can_cancel": can_cancel,
         "quote_form": quote_form or QuoteForm(initial=_quote_initial(booking), tz=tz, prefix="quote"),

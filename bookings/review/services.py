@@ -70,6 +70,9 @@ def decline(booking: Booking, actor, reason: str) -> Booking:
 def send_quote(booking: Booking, actor, *, price: int, deposit: int, included: str, treatment_plan: str,
                window_start: date, window_end: date, valid_until: datetime) -> Quote:
     """Accept a case with a (new version of the) quote. Earlier versions are superseded."""
+    if booking.offering.kind == Offering.SECOND_OPINION:
+        raise BookingError(_("A second opinion is answered with the written opinion; the treatment it suggests is "
+                             "quoted on the request the patient makes from it."), code="invalid_state")
     if price <= 0 or deposit <= 0 or deposit > price:
         raise BookingError(_("The deposit must be above zero and not more than the price."), code="amount")
     if window_end < window_start:

@@ -258,3 +258,22 @@ def test_a_waiting_second_opinion_promises_an_opinion_not_a_quote(opinion_bookin
     page = patient_client.get(reverse("booking_detail", args=[opinion_booking.reference])).content.decode()
     assert "You will get a written opinion here and by email" in page
     assert "You will get a quote" not in page
+
+
+def test_a_second_opinion_is_answered_with_the_opinion_not_a_quote(opinion_booking, staff_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bookings.errors import BookingError
+
+    page = staff_client.get(reverse("desk:booking", args=[opinion_booking.pk])).content.decode()
+    assert reverse("desk:quote", args=[opinion_booking.pk]) not in page
+    start = timezone.localdate() + timedelta(days=20)
+    with pytest.raises(BookingError) as refused:
+        review.send_quote(opinion_booking, None, price=100_000, deposit=50_000, included="", treatment_plan="",
+                          window_start=start, window_end=start + timedelta(days=7),
+                          valid_until=timezone.now() + timedelta(days=7))
+    assert refused.value.code == "invalid_state"
+    opinion_booking.refresh_from_db()
+    assert opinion_booking.state == Booking.REQUESTED and not opinion_booking.quotes.exists()
