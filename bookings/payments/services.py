@@ -141,7 +141,16 @@ def apply_result(payment: Payment, result: PaymentResult) -> Payment:
     return payment
 
 
+SETTLEABLE = {Booking.AWAITING_PAYMENT, Booking.EXPIRED, Booking.CONFIRMED}
+
+
 def _settle(payment: Payment):
+    if payment.booking.state not in SETTLEABLE:
+        # A provider's event about a payment settled long ago (they come late, and again) for a booking cancelled
+        # or refunded since: nothing is left to confirm, and refusing would make the provider retry for days.
+        log.warning("payment %s succeeded for booking %s, now %s: nothing to confirm", payment.pk,
+                    payment.booking.reference, payment.booking.state)
+        return
     booking = lifecycle.confirm_paid(payment.booking, note=f"deposit paid ({payment.intent_id})")
     if booking.state != Booking.CONFIRMED:
         # paid after its hold ran out and the slot is gone: give the money back and tell the patient
