@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LOCALSTRIPE_PORT ?= 8420
 
-.PHONY: setup run test faults e2e lighthouse bench bench-ci serve lint worker clean-db messages fuzz vendor-dwv
+.PHONY: setup run test faults e2e lighthouse bench bench-ci serve lint worker clean-db messages fuzz vendor-dwv mutate
 
 ICU := /usr/include/unicode/ucol.h
 
@@ -114,6 +114,33 @@ vendor-dwv:  ## rebuild the DICOM viewer (dwv from npm, pinned in package-lock.j
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run build:dwv
+
+# Mutation testing with mutmut (docs/mutation.md; config under [tool.mutmut] in pyproject.toml), one child process.
+# MUTATE: mutmut's mutant-name globs, i.e. the functions mutated — the cancellation, refund, reason and state rules,
+# the payment services and the availability range algebra, which fit in ~30 min here. MUTATE= (empty) mutates every
+# function of the five files (~2 h). mutants/ is made anew each time: a cached verdict would outlive its tests.
+MUTATE ?= bookings.lifecycle.* bookings.payments.services.x_* \
+  bookings.engine.availability.x_normalize__* bookings.engine.availability.x_subtract__* \
+  bookings.engine.availability.x_intersect__* bookings.engine.availability.x_overlaps__* \
+  bookings.engine.availability.x_inside__* bookings.engine.availability.x__clear__* \
+  bookings.engine.availability.x__free_unit__*
+
+mutate: setup  ## mutation testing (mutmut): prints killed / total and the survivors per file
+	rm -rf mutants && mkdir -p mutants
+	@set -o pipefail; start=$$(date +%s); \
+	$(VENV)/bin/mutmut run --max-children 1 $(foreach m,$(MUTATE),'$(m)') 2>&1 | tee mutants/mutmut-run.log \
+	  | tr '\r' '\n' | awk 'match($$0, / [0-9]+\/[0-9]+ /) { d = int(substr($$0, RSTART + 1) / 50); if (d > last) { last = d; print; fflush() } next } \
+	    /done|second|ailed|rror|Stopping|Traceback/ { print; fflush() }'; \
+	echo "mutmut took $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s"
+	@$(VENV)/bin/mutmut results --all true | awk -F': ' '$$2 != "not checked" { \
+	    k = $$1; gsub(/ /, "", k); sub(/\.[^.]*$$/, "", k); gsub(/\./, "/", k); k = k ".py"; n[k]++; c[k, $$2]++; t[$$2]++; all++ } \
+	  END { for (f in n) printf "%-34s killed %4d / %4d (%5.1f%%)  survived %3d  no tests %3d  timeout %2d\n", f, \
+	          c[f, "killed"] + c[f, "timeout"], n[f], 100 * (c[f, "killed"] + c[f, "timeout"]) / n[f], \
+	          c[f, "survived"], c[f, "no tests"], c[f, "timeout"] | "sort"; close("sort"); \
+	        printf "%-34s killed %4d / %4d (%5.1f%%)  survived %3d  no tests %3d  timeout %2d  (timeouts count as killed)\n", \
+	          "TOTAL", t["killed"] + t["timeout"], all, all ? 100 * (t["killed"] + t["timeout"]) / all : 0, \
+	          t["survived"], t["no tests"], t["timeout"] }'
+	@echo "Survivors: .venv/bin/mutmut results; one diff: .venv/bin/mutmut show NAME (full log: mutants/mutmut-run.log)"
 
 lint: setup
 	$(VENV)/bin/ruff check .
