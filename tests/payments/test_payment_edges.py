@@ -228,7 +228,9 @@ def test_a_created_attempt_without_an_intent_is_reused_not_duplicated(patient, p
     assert Payment.objects.filter(booking=booking).count() == 1
 
 
-def test_an_unsent_attempt_for_an_old_deposit_is_dropped_and_the_new_deposit_charged(patient, provider):
+def test_an_unsent_attempt_for_an_old_deposit_is_dropped_and_the_new_deposit_charged(patient, other_patient,
+                                                                                     provider):
+    someone_elses = payments.start_payment(awaiting_booking(other_patient, days_ahead=25), other_patient)
     booking = awaiting_booking(patient)
     stale = payments.start_payment(booking, patient)  # never sent to the provider
     Booking.objects.filter(pk=booking.pk).update(deposit=booking.deposit + 1_500_000)  # extras chosen since
@@ -239,6 +241,7 @@ def test_an_unsent_attempt_for_an_old_deposit_is_dropped_and_the_new_deposit_cha
     stale.refresh_from_db()
     assert (stale.state, stale.error_code) == (Payment.FAILED, "amount_changed")
     assert Payment.objects.get(booking=booking, state=Payment.SUCCEEDED).pk == payment.pk
+    assert Payment.objects.get(pk=someone_elses.pk).state == Payment.CREATED  # only this booking's attempt
 
 
 def test_a_declined_card_keeps_the_booking_and_a_retry_is_a_new_attempt(patient, provider):
@@ -271,7 +274,8 @@ def test_each_decline_is_explained_in_its_own_words():
     assert payments.decline_message("something_new") == generic == payments.decline_message("")
 
 
-def test_a_provider_outage_charges_nothing_and_says_try_again(patient, provider):
+def test_a_provider_outage_charges_nothing_and_says_try_again(patient, other_patient, provider):
+    someone_elses = payments.start_payment(awaiting_booking(other_patient, days_ahead=25), other_patient)
     booking = awaiting_booking(patient)
     provider.raises = ProviderUnavailable("timeout")
     with pytest.raises(payments.ProviderDown) as down:
@@ -279,6 +283,7 @@ def test_a_provider_outage_charges_nothing_and_says_try_again(patient, provider)
     assert down.value.code == "provider_unavailable"
     attempt = Payment.objects.get(booking=booking)
     assert (attempt.state, attempt.error_code) == (Payment.FAILED, "provider_unavailable")
+    assert Payment.objects.get(pk=someone_elses.pk).state == Payment.CREATED  # another patient's attempt is theirs
     booking.refresh_from_db()
     assert booking.state == Booking.AWAITING_PAYMENT
 
