@@ -339,9 +339,12 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 SESSION_COOKIE_HTTPONLY = True
-# Sessions read from the cache, written through to the database (a signed-in request saves a query; a Redis
-# restart loses nothing). End a session with its store's delete(), never by deleting the row: the cache keeps it.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# With a shared cache (Redis), sessions are read from it and written through to the database (a signed-in request
+# saves a query; a Redis restart loses nothing). End a session with its store's delete(), never by deleting the row:
+# the cache keeps it. Without one (local memory is per process), a session signed out in one worker would live on in
+# another's memory, so sessions stay in the database only.
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if CACHE_URL
+                  else "django.contrib.sessions.backends.db")
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
